@@ -1,0 +1,430 @@
+"""The lab's whole job: decode → detect → track → count → outputs.
+
+:func:`run_lab` streams a video once (26.1's :func:`companion.io.iter_frames`), detects people in
+each frame (:mod:`companion.lab.detect`), links the detections into tracks (26.5's trackers, or
+the ``trackers`` package's production ByteTrack), counts line crossings
+(:mod:`companion.lab.count`) and writes, into one output folder:
+
+========================  =======================================================================
+``annotated.mp4``         boxes, track ids, short trails of the foot points, the line with its
+                          ``in`` arrow, live in/out/distinct counts (H.264)
+``counts.png``            cumulative in / out / distinct over time
+``crossings.csv``         one row per counted crossing: frame, time_s, track_id, direction, ...
+``tracks_mot.txt``        the confirmed tracks in MOT format (frame, id, x, y, w, h, conf, -1,-1,-1;
+                          frame and id 1-based)
+``summary.json``          frames, in_count, out_count, distinct, fps, detector, tracker, line, ...
+========================  =======================================================================
+
+The input video is only ever opened for reading, and every output path is checked against it
+before anything is written.
+"""
+
+from __future__ import annotations
+
+import csv
+import inspect
+import json
+import os
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import cv2
+import numpy as np
+import supervision as sv
+
+from companion.lab.count import (LineCounter, anchors_of, as_line, describe_direction,
+                                 segment_intersects_rect)
+from companion.lab.detect import DEFAULT_DETECTOR, make_detector
+
+OUTPUT_NAMES = {"video": "annotated.mp4", "plot": "counts.png", "csv": "crossings.csv",
+                "mot": "tracks_mot.txt", "json": "summary.json"}
+
+#: The default counting line on the real street clip (768x576): a segment across the paved
+#: square just right of the lamp post, drawn bottom to top so that ``in`` = walking rightward.
+STREET_CLIP_LINE = (560.0, 470.0, 560.0, 150.0)
+
+TRACKERS = ("bytetrack", "sort", "deepsort", "trackers-bytetrack")
+DEFAULT_TRACKER = "bytetrack"
+
+
+def default_line(width: int, height: int) -> tuple[float, float, float, float]:
+    """A vertical segment through the middle of the frame (bottom → top, so ``in`` = rightward),
+    covering 20 %..98 % of the height; the street clip gets :data:`STREET_CLIP_LINE`."""
+    if (width, height) == (768, 576):
+        return STREET_CLIP_LINE
+    x = width / 2
+    return (x, 0.98 * height, x, 0.2 * height)
+
+
+# ----------------------------------------------------------------------------------------------
+# trackers
+# ----------------------------------------------------------------------------------------------
+
+
+class _Tracker:
+    """Uniform face over the trackers: ``update(detections, frame) -> detections`` with
+    ``tracker_id`` (-1 = tentative)."""
+
+    def __init__(self, name: str, impl, source: str, wants_frame: bool | None = None):
+        self.name, self.impl, self.source = name, impl, source
+        if wants_frame is None:
+            try:
+                params = inspect.signature(impl.update).parameters
+            except (TypeError, ValueError):
+                params = {}
+            wants_frame = "frame" in params
+        self._wants_frame = bool(wants_frame)
+
+    def update(self, detections: sv.Detections, frame: np.ndarray | None = None) -> sv.Detections:
+        if self._wants_frame:
+            out = self.impl.update(detections, frame=frame)
+        else:
+            out = self.impl.update(detections)
+        if out.tracker_id is None:
+            out.tracker_id = np.full(len(out), -1, int)
+        return out
+
+
+def make_tracker(name: str = DEFAULT_TRACKER, *, fps: float = 10.0) -> _Tracker:
+    """``bytetrack`` (companion, default), ``sort``, ``deepsort`` (companion 26.5) or
+    ``trackers-bytetrack`` (the ``trackers`` package's production ByteTrack)."""
+    if not isinstance(name, str) or name not in TRACKERS:
+        raise ValueError(f"unknown tracker {name!r}; choose from {', '.join(TRACKERS)}")
+    fps = float(fps) if fps and fps > 0 else 10.0
+    if name == "trackers-bytetrack":
+        from trackers import ByteTrackTracker
+
+        # lost tracks are kept ~3 s; thresholds suit detectors whose scores are ~0.4 / 0.7 / 0.9
+        impl = ByteTrackTracker(lost_track_buffer=int(round(3 * fps)), frame_rate=fps,
+                                track_activation_threshold=0.6, minimum_consecutive_frames=2,
+                                minimum_iou_threshold=0.1, high_conf_det_threshold=0.5)
+        return _Tracker(name, impl, "trackers.ByteTrackTracker", wants_frame=False)
+    import companion.tracking as T
+
+    cls = {"bytetrack": "ByteTrack", "sort": "SORT", "deepsort": "DeepSORT"}[name]
+    if not hasattr(T, cls):  # pragma: no cover - only while 26.5 is being written
+        raise ImportError(f"companion.tracking.{cls} is not available")
+    impl = _build_companion_tracker(getattr(T, cls), name, fps)
+    return _Tracker(name, impl, f"companion.tracking.{cls}")
+
+
+def _build_companion_tracker(cls, name: str, fps: float):
+    params = inspect.signature(cls).parameters
+    kw = {}
+    if "frame_rate" in params:
+        kw["frame_rate"] = fps
+    if name == "bytetrack":
+        for key, value in (("track_buffer", 30), ("track_thresh", 0.6), ("det_thresh", 0.6)):
+            if key in params:
+                kw[key] = value
+    if name == "sort":
+        for key, value in (("max_age", int(round(fps))), ("min_hits", 3), ("iou_threshold", 0.2)):
+            if key in params:
+                kw[key] = value
+    if name == "deepsort":
+        if "max_age" in params:
+            kw["max_age"] = int(round(3 * fps))
+    return cls(**kw)
+
+
+# ----------------------------------------------------------------------------------------------
+# drawing
+# ----------------------------------------------------------------------------------------------
+
+
+def _colour(tid: int) -> tuple[int, int, int]:
+    h = (tid * 0.61803398875) % 1.0
+    hsv = np.uint8([[[int(h * 179), 220, 255]]])
+    return tuple(int(v) for v in cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0])
+
+
+class Annotator:
+    """Draws boxes, ids, trails, the line with its ``in`` arrow and the live counts (RGB)."""
+
+    def __init__(self, line, *, trail: int = 15):
+        self.p1, self.p2 = as_line(line)
+        self.trail = int(trail)
+        self.trails: dict[int, deque] = defaultdict(lambda: deque(maxlen=self.trail))
+        self.flash = 0
+
+    def draw(self, frame: np.ndarray, tracked: sv.Detections, counter: LineCounter,
+             new_events: list, frame_index: int, fps: float | None = None) -> np.ndarray:
+        img = np.ascontiguousarray(frame).copy()
+        h, w = img.shape[:2]
+        thick = max(1, int(round(min(h, w) / 300)))
+        if new_events:
+            self.flash = 4
+        ids = tracked.tracker_id if tracked.tracker_id is not None else np.full(len(tracked), -1)
+        anchors = anchors_of(tracked.xyxy)
+        for (x1, y1, x2, y2), tid, (ax, ay) in zip(tracked.xyxy.astype(int), ids, anchors):
+            tid = int(tid)
+            if tid < 0:
+                cv2.rectangle(img, (x1, y1), (x2, y2), (160, 160, 160), 1)
+                continue
+            col = _colour(tid)
+            self.trails[tid].append((int(ax), int(ay)))
+            pts = np.asarray(self.trails[tid], np.int32)
+            if len(pts) > 1:
+                cv2.polylines(img, [pts], False, col, thick)
+            cv2.rectangle(img, (x1, y1), (x2, y2), col, thick + 1)
+            cv2.circle(img, (int(ax), int(ay)), thick + 2, col, -1)
+            label = str(tid)
+            (tw, th), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)
+            cv2.rectangle(img, (x1, y1 - th - 4), (x1 + tw + 4, y1), col, -1)
+            cv2.putText(img, label, (x1 + 2, y1 - 3), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1,
+                        cv2.LINE_AA)
+        # the line, flashing green for a few frames after a crossing, and the 'in' arrow
+        lc = (40, 230, 60) if self.flash > 0 else (255, 220, 0)
+        self.flash = max(0, self.flash - 1)
+        a, b = tuple(int(v) for v in self.p1), tuple(int(v) for v in self.p2)
+        cv2.line(img, a, b, lc, thick + 2, cv2.LINE_AA)
+        d = self.p2 - self.p1
+        n = np.array([-d[1], d[0]]) / np.hypot(*d)
+        mid = (self.p1 + self.p2) / 2
+        tip = mid + n * 28
+        cv2.arrowedLine(img, tuple(int(v) for v in mid - n * 10), tuple(int(v) for v in tip), lc,
+                        thick + 1, cv2.LINE_AA, tipLength=0.35)
+        cv2.putText(img, "in", tuple(int(v) for v in tip + n * 6 + np.array([-6, 5])),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.55, lc, 2, cv2.LINE_AA)
+        # the counts panel
+        text = [f"in {counter.in_count}   out {counter.out_count}", f"distinct {counter.distinct}",
+                f"frame {frame_index}"]
+        scale = 0.6 if w >= 500 else 0.45
+        lh = int(26 * scale / 0.6)
+        cv2.rectangle(img, (4, 4), (int(230 * scale / 0.6), 8 + lh * len(text)), (0, 0, 0), -1)
+        for i, t in enumerate(text):
+            cv2.putText(img, t, (10, 4 + lh * (i + 1) - 4), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                        (255, 255, 255), 1 + (i == 0), cv2.LINE_AA)
+        return img
+
+
+class _VideoWriter:
+    """H.264 (yuv420p) writer via PyAV; odd frame sizes are padded by one pixel."""
+
+    def __init__(self, path: Path, fps: float, width: int, height: int):
+        import av
+        from fractions import Fraction
+
+        self.w, self.h = width + width % 2, height + height % 2
+        self._container = av.open(str(path), mode="w")
+        self._stream = self._container.add_stream("libx264",
+                                                  rate=Fraction(fps).limit_denominator(1000))
+        self._stream.width, self._stream.height, self._stream.pix_fmt = self.w, self.h, "yuv420p"
+        self._stream.options = {"crf": "26", "preset": "ultrafast", "tune": "zerolatency"}
+        self._av = av
+
+    def write(self, rgb: np.ndarray) -> None:
+        if rgb.shape[0] != self.h or rgb.shape[1] != self.w:
+            rgb = cv2.copyMakeBorder(rgb, 0, self.h - rgb.shape[0], 0, self.w - rgb.shape[1],
+                                     cv2.BORDER_REPLICATE)
+        frame = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
+
+    def close(self) -> None:
+        for packet in self._stream.encode():
+            self._container.mux(packet)
+        self._container.close()
+
+
+# ----------------------------------------------------------------------------------------------
+# checks before anything runs
+# ----------------------------------------------------------------------------------------------
+
+
+def check_line_in_frame(line, width: int, height: int) -> tuple[float, float, float, float]:
+    p1, p2 = as_line(line)
+    if not segment_intersects_rect(p1, p2, width, height):
+        raise ValueError(f"the line ({p1[0]:g},{p1[1]:g})->({p2[0]:g},{p2[1]:g}) lies entirely "
+                         f"outside the {width}x{height} frame; give points with 0 <= x <= {width} "
+                         f"and 0 <= y <= {height}")
+    return (*map(float, p1), *map(float, p2))
+
+
+def prepare_output_dir(out_dir, video_path=None) -> dict[str, Path]:
+    """Create ``out_dir`` (if needed), prove it is writable, and make sure no output file would
+    be the input video. Returns the output paths."""
+    out = Path(out_dir).expanduser()
+    src = Path(video_path).resolve() if video_path is not None else None
+    if src is not None and out.resolve() == src:
+        raise ValueError(f"the output folder {out} is the input video itself; choose another "
+                         f"--out folder (the input is never modified)")
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"the output path {out} exists and is not a folder; "
+                                 f"--out must name a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise PermissionError(f"cannot write to the output folder {out}: {exc.strerror or exc}; "
+                              f"choose a writable --out folder") from None
+    paths = {k: out / v for k, v in OUTPUT_NAMES.items()}
+    if src is not None:
+        for p in paths.values():
+            if p.resolve() == src or (p.exists() and os.path.samefile(p, src)):
+                raise ValueError(f"the output file {p} would overwrite the input video; choose "
+                                 f"another --out folder (the input is never modified)")
+    return paths
+
+
+# ----------------------------------------------------------------------------------------------
+# the run
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LabResult:
+    summary: dict
+    counter: LineCounter
+    outputs: dict[str, Path] = field(default_factory=dict)
+    mot_rows: list = field(default_factory=list)
+
+    @property
+    def in_count(self) -> int:
+        return self.counter.in_count
+
+    @property
+    def out_count(self) -> int:
+        return self.counter.out_count
+
+    @property
+    def distinct(self) -> int:
+        return self.counter.distinct
+
+
+def _sample_frames(path, num_frames: int, k: int = 24) -> list[np.ndarray]:
+    """~k frames spread over the clip (RGB, HWC), for the background model."""
+    from companion.io import read_clip
+
+    idx = np.unique(np.linspace(0, max(0, num_frames - 1), min(k, max(1, num_frames))).round().astype(int))
+    clip = read_clip(path, idx.tolist())
+    return [f.permute(1, 2, 0).numpy() for f in clip]
+
+
+def run_lab(video, *, line=None, detector: str | object = DEFAULT_DETECTOR,
+            tracker: str | object = DEFAULT_TRACKER, out_dir="outputs/lab", min_frames: int = 3,
+            max_frames: int | None = None, write_video: bool = True, write_files: bool = True,
+            progress: bool = True, source_label: str = "video") -> LabResult:
+    """Run the whole pipeline on a video file and write the outputs; see the module docstring.
+
+    ``detector`` / ``tracker`` are names (:func:`make_detector`, :func:`make_tracker`) or ready
+    objects. ``line`` defaults to :func:`default_line`. ``max_frames`` stops early.
+    """
+    from companion.io import iter_frames, video_info
+
+    if not isinstance(video, (str, os.PathLike)):
+        raise TypeError(f"video must be a path, got {type(video).__name__}")
+    info = video_info(video)  # raises FileNotFoundError / VideoDecodeError on a bad file
+    W, H = info.width, info.height
+    if info.num_frames < 1:
+        from companion.errors import VideoDecodeError
+
+        raise VideoDecodeError(info.path, "pyav", "the video has no frames")
+    line = default_line(W, H) if line is None else line
+    line = check_line_in_frame(line, W, H)
+    paths = prepare_output_dir(out_dir, video) if write_files else {}
+    fps_video = info.fps if info.fps and info.fps > 0 else 10.0
+    if max_frames is not None and int(max_frames) < 1:
+        raise ValueError(f"max_frames must be >= 1, got {max_frames}")
+    n_total = info.num_frames if max_frames is None else min(info.num_frames, int(max_frames))
+
+    t_start = time.perf_counter()
+    det = make_detector(detector) if isinstance(detector, str) else detector
+    if hasattr(det, "prime"):
+        det.prime(_sample_frames(video, info.num_frames))
+    trk = make_tracker(tracker, fps=fps_video) if isinstance(tracker, str) else tracker
+    if not isinstance(trk, _Tracker):
+        trk = _Tracker(getattr(trk, "name", type(trk).__name__), trk, type(trk).__module__)
+    counter = LineCounter(line, min_frames=min_frames)
+    annot = Annotator(line)
+    writer = _VideoWriter(paths["video"], fps_video, W, H) if (write_files and write_video) else None
+
+    mot_rows: list[tuple] = []
+    timeline = []  # (frame, in, out, distinct)
+    frames: Iterator[np.ndarray] = iter_frames(video, stop=n_total)
+    if progress:
+        from tqdm.auto import tqdm
+
+        frames = tqdm(frames, total=n_total, desc="lab", unit="frame", leave=False)
+    n = 0
+    try:
+        for i, frame in enumerate(frames):
+            dets = det(frame)
+            tracked = trk.update(dets, frame)
+            events = counter.update(tracked, i, time_s=i / fps_video)
+            ids = tracked.tracker_id
+            conf = tracked.confidence if tracked.confidence is not None else np.ones(len(tracked))
+            for (x1, y1, x2, y2), tid, c in zip(tracked.xyxy, ids, conf):
+                if tid >= 0:
+                    mot_rows.append((i + 1, int(tid) + 1, float(x1), float(y1), float(x2 - x1),
+                                     float(y2 - y1), float(c)))
+            timeline.append((i, counter.in_count, counter.out_count, counter.distinct))
+            if writer is not None:
+                writer.write(annot.draw(frame, tracked, counter, events, i))
+            n += 1
+    finally:
+        if writer is not None:
+            writer.close()
+    elapsed = time.perf_counter() - t_start
+
+    summary = {
+        "frames": n, "in_count": counter.in_count, "out_count": counter.out_count,
+        "distinct": counter.distinct, "fps": round(n / elapsed, 2) if elapsed > 0 else None,
+        "elapsed_s": round(elapsed, 3),
+        "detector": getattr(det, "name", type(det).__name__),
+        "tracker": trk.name, "tracker_impl": trk.source,
+        "line": list(line), "min_frames": counter.min_frames,
+        "direction_convention": describe_direction(counter.p1, counter.p2),
+        "video": str(Path(video)), "video_fps": fps_video, "width": W, "height": H,
+        "source": source_label,
+        "crossings": [e.as_row() for e in counter.events],
+    }
+    result = LabResult(summary, counter, paths, mot_rows)
+    if write_files:
+        _write_outputs(result, timeline, fps_video)
+        summary["outputs"] = {k: str(p) for k, p in paths.items()
+                              if k != "video" or write_video}
+        with open(paths["json"], "w") as f:
+            json.dump(summary, f, indent=2)
+    return result
+
+
+def _write_outputs(result: LabResult, timeline: list, fps: float) -> None:
+    paths = result.outputs
+    with open(paths["csv"], "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["frame", "time_s", "track_id", "direction",
+                                          "cross_frame", "position_on_line"])
+        w.writeheader()
+        for e in result.counter.events:
+            row = e.as_row()
+            row["time_s"] = round(row["time_s"], 3) if row["time_s"] is not None else ""
+            w.writerow(row)
+    with open(paths["mot"], "w") as f:
+        for r in result.mot_rows:
+            f.write(f"{r[0]},{r[1]},{r[2]:.2f},{r[3]:.2f},{r[4]:.2f},{r[5]:.2f},{r[6]:.3f},-1,-1,-1\n")
+    plot_counts(timeline, fps, paths["plot"],
+                title=f"{result.summary['detector']} + {result.summary['tracker']}")
+
+
+def plot_counts(timeline, fps: float, path, title: str = "") -> None:
+    from matplotlib.figure import Figure  # no pyplot: works under any backend, in threads too
+
+    tl = np.asarray(timeline, float).reshape(-1, 4)
+    t = tl[:, 0] / fps
+    fig = Figure(figsize=(7, 3.2))
+    ax = fig.subplots()
+    ax.step(t, tl[:, 1], where="post", label="in")
+    ax.step(t, tl[:, 2], where="post", label="out")
+    ax.step(t, tl[:, 3], where="post", label="distinct people", linestyle="--", color="k")
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("cumulative count")
+    ax.set_title(("line crossings" + (f" — {title}" if title else "")), fontsize=10)
+    ax.legend(loc="upper left")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)

@@ -1,0 +1,168 @@
+"""TimeSformer (26.3): a ViT over space-time tokens with three kinds of self-attention.
+
+* ``attention="joint"`` — one attention over all ``1 + T N`` tokens (class token + every patch
+  of every frame): cost grows like ``(N T)^2``.
+* ``attention="divided"`` — TimeSformer's block: first *temporal* attention (each spatial
+  position attends to itself in the other frames: ``N`` sequences of length ``T``), a linear
+  ``temporal_fc`` and a residual; then *spatial* attention (``T`` sequences of length ``1 + N``,
+  the class token copied into every frame and its ``T`` outputs averaged back); then the MLP.
+  Cost grows like ``N T (N + T)``.
+* ``attention="space"`` — no temporal attention at all: each frame goes through the ViT alone
+  and the frames' class tokens are averaged at the end. It cannot see the order of frames.
+
+The temporal parts start at zero (``temporal_fc`` weight and bias, the temporal position
+table), so an untrained divided model is *exactly* the space-only model on a clip of one repeated
+frame: image-pretrained ViT weights can be loaded and training starts from the image model.
+
+Token layout: ``[cls, (t=0, patches row-major), (t=1, ...), ...]`` — shape ``(B, 1 + T N, D)``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from companion.models.attention import Block, Mlp, MultiHeadSelfAttention
+from companion.models.tubelets import SpaceTimePositionEmbedding, TubeletEmbedding, token_grid
+
+__all__ = ["TimeSformer", "DividedBlock", "timesformer", "ATTENTION_KINDS"]
+
+ATTENTION_KINDS = ("divided", "joint", "space")
+
+
+class DividedBlock(nn.Module):
+    """Temporal attention -> temporal_fc -> residual; spatial attention (cls per frame) -> residual; MLP."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0, backend: str = "explicit"):
+        super().__init__()
+        self.temporal_norm1 = nn.LayerNorm(dim, eps=1e-6)
+        self.temporal_attn = MultiHeadSelfAttention(dim, heads, backend=backend)
+        self.temporal_fc = nn.Linear(dim, dim)
+        nn.init.zeros_(self.temporal_fc.weight)
+        nn.init.zeros_(self.temporal_fc.bias)
+        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        self.attn = MultiHeadSelfAttention(dim, heads, backend=backend)
+        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+
+    def forward(self, x: torch.Tensor, num_frames: int, num_patches: int) -> torch.Tensor:
+        b, _, d = x.shape
+        t, n = num_frames, num_patches
+        cls, patches = x[:, :1], x[:, 1:]
+        # temporal: (B, T, N, D) -> (B N, T, D): one sequence per spatial position
+        xt = patches.reshape(b, t, n, d).transpose(1, 2).reshape(b * n, t, d)
+        xt = xt + self.temporal_fc(self.temporal_attn(self.temporal_norm1(xt)))
+        xt = xt.reshape(b, n, t, d).transpose(1, 2)                      # (B, T, N, D)
+        # spatial: (B T, 1 + N, D): one sequence per frame, the class token copied into each
+        xs = torch.cat([cls.unsqueeze(1).expand(b, t, 1, d), xt], dim=2).reshape(b * t, 1 + n, d)
+        ys = self.attn(self.norm1(xs)).reshape(b, t, 1 + n, d)
+        cls_update = ys[:, :, 0].mean(dim=1, keepdim=True)              # average the T copies
+        x = torch.cat([cls, xt.reshape(b, t * n, d)], dim=1) + torch.cat(
+            [cls_update, ys[:, :, 1:].reshape(b, t * n, d)], dim=1)
+        return x + self.mlp(self.norm2(x))
+
+
+class TimeSformer(nn.Module):
+    """Video ViT with ``attention`` in ``"divided" | "joint" | "space"``: clip ``(B,C,T,H,W)`` -> logits."""
+
+    def __init__(self, *, num_frames: int = 8, img_size=224, patch_size=16, in_channels: int = 3,
+                 dim: int = 768, depth: int = 12, heads: int = 12, mlp_ratio: float = 4.0,
+                 num_classes: int = 400, attention: str = "divided", backend: str = "explicit"):
+        super().__init__()
+        if attention not in ATTENTION_KINDS:
+            raise ValueError(f"attention must be one of {ATTENTION_KINDS}, got {attention!r}")
+        if dim % heads:
+            raise ValueError(f"dim={dim} must be divisible by heads={heads}")
+        t, gh, gw = token_grid(num_frames, img_size, patch_size, 1)
+        self.attention, self.num_frames, self.dim = attention, num_frames, dim
+        self.patch_embed = TubeletEmbedding(in_channels, dim, patch_size, tubelet_size=1)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.cls_pos = nn.Parameter(torch.zeros(1, 1, dim))
+        nn.init.trunc_normal_(self.cls_token, std=0.02)
+        nn.init.trunc_normal_(self.cls_pos, std=0.02)
+        self.pos = SpaceTimePositionEmbedding(t, (gh, gw), dim,
+                                              temporal_init="none" if attention == "space" else "zeros")
+        if attention == "divided":
+            self.blocks = nn.ModuleList(DividedBlock(dim, heads, mlp_ratio, backend) for _ in range(depth))
+        else:
+            self.blocks = nn.ModuleList(Block(dim, heads, mlp_ratio, backend) for _ in range(depth))
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.head = nn.Linear(dim, num_classes)
+        self.apply(_init_linear)
+        for blk in self.blocks:  # _init_linear must not undo the zero start of temporal_fc
+            if isinstance(blk, DividedBlock):
+                nn.init.zeros_(blk.temporal_fc.weight)
+                nn.init.zeros_(blk.temporal_fc.bias)
+
+    def set_backend(self, backend: str) -> "TimeSformer":
+        for m in self.modules():
+            if isinstance(m, MultiHeadSelfAttention):
+                m.backend = backend
+        return self
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The normalised class-token feature ``(B, D)``."""
+        tokens = self.patch_embed(x)                                     # (B, T, N, D)
+        b, t, n, d = tokens.shape
+        grid = self.patch_embed.grid(x)[1:]
+        tokens = self.pos(tokens, grid)
+        cls = self.cls_token + self.cls_pos
+        if self.attention == "space":
+            z = torch.cat([cls.expand(b * t, 1, d), tokens.reshape(b * t, n, d)], dim=1)
+            for blk in self.blocks:
+                z = blk(z)
+            return self.norm(z[:, 0].reshape(b, t, d).mean(dim=1))
+        z = torch.cat([cls.expand(b, 1, d), tokens.reshape(b, t * n, d)], dim=1)
+        for blk in self.blocks:
+            z = blk(z, t, n) if self.attention == "divided" else blk(z)
+        return self.norm(z)[:, 0]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.forward_features(x))
+
+    def macs(self, num_frames: int | None = None, img_size=None) -> int:
+        """Exact multiply-accumulates of one forward pass on one clip, counting every linear /
+        conv / attention matmul (what ``FlopCounterMode`` counts, divided by 2)."""
+        num_frames = num_frames or self.num_frames
+        ph, pw = self.patch_embed.patch_size
+        img = img_size or (self.pos.grid_hw[0] * ph, self.pos.grid_hw[1] * pw)
+        t, gh, gw = token_grid(num_frames, img, (ph, pw), 1)
+        n, d = gh * gw, self.dim
+        hidden = self.blocks[0].mlp.fc1.out_features if len(self.blocks) else 0
+        c = self.patch_embed.in_channels
+        lin = 4 * d * d + 2 * d * hidden
+        total = t * n * d * c * ph * pw + d * self.head.out_features
+        for _ in self.blocks:
+            if self.attention == "joint":
+                L = n * t + 1
+                total += L * lin + 2 * L * L * d
+            elif self.attention == "space":
+                L = n + 1
+                total += t * (L * lin + 2 * L * L * d)
+            else:
+                total += n * t * 5 * d * d + 2 * n * t * t * d                 # temporal part
+                total += t * (n + 1) * 4 * d * d + 2 * t * (n + 1) ** 2 * d      # spatial part
+                total += (n * t + 1) * 2 * d * hidden                            # MLP
+        return total
+
+
+def _init_linear(m: nn.Module) -> None:
+    if isinstance(m, nn.Linear):
+        nn.init.trunc_normal_(m.weight, std=0.02)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    elif isinstance(m, nn.LayerNorm):
+        nn.init.ones_(m.weight)
+        nn.init.zeros_(m.bias)
+
+
+def timesformer(*, attention: str = "divided", num_frames: int = 8, img_size=224, patch_size=16,
+                dim: int = 768, depth: int = 12, heads: int = 12, num_classes: int = 400,
+                in_channels: int = 3, mlp_ratio: float = 4.0, backend: str = "explicit") -> TimeSformer:
+    """Build a :class:`TimeSformer`. Defaults are TimeSformer-Base (8 x 224^2, patch 16);
+    the companion trains e.g. ``timesformer(num_frames=8, img_size=32, patch_size=8, dim=64,
+    depth=2, heads=4, num_classes=6)`` on CPU."""
+    return TimeSformer(num_frames=num_frames, img_size=img_size, patch_size=patch_size,
+                       in_channels=in_channels, dim=dim, depth=depth, heads=heads,
+                       mlp_ratio=mlp_ratio, num_classes=num_classes, attention=attention,
+                       backend=backend)

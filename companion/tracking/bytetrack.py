@@ -1,0 +1,215 @@
+"""ByteTrack (Zhang et al., ECCV 2022): associate *every* detection box, low scores included.
+
+One frame of :meth:`ByteTrack.update`:
+
+1. Split the detections by score: **high** = score > ``track_thresh``, **low** =
+   ``low_thresh`` < score <= ``track_thresh`` (boxes below ``low_thresh`` are ignored).
+2. Predict every confirmed track and every lost track with the 8-state Kalman filter.
+3. **Stage 1** — all those tracks vs the high boxes, cost = 1 - IoU * score (score fusion),
+   matched if cost <= ``match_thresh`` (0.8). A lost track that matches is re-found with its id.
+4. **Stage 2** — tracks still unmatched (and not already lost) vs the low boxes, cost = 1 - IoU,
+   matched if IoU >= 0.5. This is what recovers people behind other people, whose detector score
+   drops. Tracks still unmatched are marked *lost*.
+5. **Unconfirmed** tracks (born last frame) vs the high boxes left over, fused cost <= 0.7; an
+   unconfirmed track that fails is removed.
+6. A high box left over starts a new (unconfirmed) track if its score >= ``track_thresh + 0.1``.
+7. Lost tracks older than ``track_buffer * frame_rate / 30`` frames are removed; a tracked and a
+   lost track overlapping with IoU > 0.85 are duplicates and the younger one goes.
+
+Tracks live in NumPy arrays (one row per track), so predict and update run once per frame for
+all tracks: no Python object per track. Returns the input detections with ``tracker_id``
+(``-1`` for boxes not on a confirmed track), like ``trackers.ByteTrackTracker``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from companion.tracking._base import check_fraction, read_detections, with_tracker_ids
+from companion.tracking.assignment import fuse_score as _fuse
+from companion.tracking.assignment import linear_assignment
+from companion.tracking.boxes import box_iou, xyah_to_xyxy, xyxy_to_xyah
+from companion.tracking.kalman import XYAHKalman
+
+__all__ = ["ByteTrack"]
+
+_TRACKED, _LOST = 1, 2
+
+
+class ByteTrack:
+    """ByteTrack with the published defaults.
+
+    ``track_thresh`` 0.5 (high/low split), ``track_buffer`` 30 (frames at 30 fps a lost track is
+    kept), ``match_thresh`` 0.8 (stage-1 fused cost), ``frame_rate`` 30 (scales the buffer),
+    ``mot20`` False (True turns score fusion off, as the authors did on MOT20),
+    ``low_thresh`` 0.1, ``second_match_thresh`` 0.5, ``unconfirmed_match_thresh`` 0.7,
+    ``new_track_thresh`` ``track_thresh + 0.1``, ``duplicate_iou`` 0.85.
+    """
+
+    def __init__(self, track_thresh: float = 0.5, track_buffer: int = 30, match_thresh: float = 0.8,
+                 frame_rate: float = 30.0, *, mot20: bool = False, low_thresh: float = 0.1,
+                 second_match_thresh: float = 0.5, unconfirmed_match_thresh: float = 0.7,
+                 new_track_thresh: float | None = None, duplicate_iou: float = 0.85):
+        self.track_thresh = check_fraction("track_thresh", track_thresh)
+        self.low_thresh = check_fraction("low_thresh", low_thresh)
+        if self.low_thresh > self.track_thresh:
+            raise ValueError(f"low_thresh ({low_thresh}) must not exceed track_thresh ({track_thresh})")
+        self.match_thresh = check_fraction("match_thresh", match_thresh)
+        self.second_match_thresh = check_fraction("second_match_thresh", second_match_thresh)
+        self.unconfirmed_match_thresh = check_fraction("unconfirmed_match_thresh", unconfirmed_match_thresh)
+        self.new_track_thresh = (self.track_thresh + 0.1 if new_track_thresh is None
+                                 else check_fraction("new_track_thresh", new_track_thresh))
+        self.duplicate_iou = check_fraction("duplicate_iou", duplicate_iou)
+        if not (isinstance(frame_rate, (int, float)) and np.isfinite(frame_rate) and frame_rate > 0):
+            raise ValueError(f"frame_rate must be a positive number of frames per second, got {frame_rate!r}")
+        if int(track_buffer) < 0:
+            raise ValueError(f"track_buffer must be >= 0 frames, got {track_buffer}")
+        self.track_buffer = int(track_buffer)
+        self.frame_rate = float(frame_rate)
+        self.max_time_lost = int(self.frame_rate / 30.0 * self.track_buffer)
+        self.fuse = not mot20
+        self.kf = XYAHKalman()
+        self.reset()
+
+    # ------------------------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget all tracks and restart ids at 0 (call between videos)."""
+        self.frame_id = 0
+        self._next_id = 0
+        self.mean = np.zeros((0, 8))
+        self.cov = np.zeros((0, 8, 8))
+        self.state = np.zeros(0, np.int8)
+        self.activated = np.zeros(0, bool)
+        self.tid = np.zeros(0, np.int64)
+        self.start = np.zeros(0, np.int64)
+        self.last = np.zeros(0, np.int64)
+        self.score = np.zeros(0)
+
+    def _keep(self, keep: np.ndarray) -> None:
+        for name in ("mean", "cov", "state", "activated", "tid", "start", "last", "score"):
+            setattr(self, name, getattr(self, name)[keep])
+
+    @property
+    def tracked_objects(self):
+        """Confirmed, currently tracked tracks with their Kalman boxes (like ``trackers``)."""
+        import supervision as sv
+
+        m = (self.state == _TRACKED) & self.activated
+        det = sv.Detections(xyxy=xyah_to_xyxy(self.mean[m, :4]).astype(np.float32).reshape(-1, 4))
+        det.tracker_id = self.tid[m].astype(int)
+        return det
+
+    # ------------------------------------------------------------------------------------------
+    def update(self, detections, frame=None):
+        """Associate one frame of detections; returns them with ``tracker_id`` (-1 = no confirmed track).
+
+        ``frame`` is accepted (and ignored) so that code written for appearance trackers runs
+        unchanged.
+        """
+        xyxy, conf, usable = read_detections(detections)
+        self.frame_id += 1
+        fid = self.frame_id
+        n = len(xyxy)
+        if n == 0 and len(self.state) == 0:
+            return with_tracker_ids(detections, np.zeros(0, int))
+
+        high = usable & (conf > self.track_thresh)
+        hi_idx = np.flatnonzero(high)
+        lo_idx = np.flatnonzero(usable & (conf > self.low_thresh) & ~high)
+
+        state, activated = self.state, self.activated
+        tracked = state == _TRACKED
+        pool_idx = np.flatnonzero((tracked & activated) | (state == _LOST))
+        unconf_idx = np.flatnonzero(tracked & ~activated)
+
+        if len(pool_idx):
+            m = self.mean[pool_idx]
+            m[state[pool_idx] != _TRACKED, 7] = 0.0  # a lost track's height stops changing
+            self.mean[pool_idx], self.cov[pool_idx] = self.kf.predict(m, self.cov[pool_idx])
+        boxes = xyah_to_xyxy(self.mean[:, :4]) if len(self.mean) else np.zeros((0, 4))
+
+        # stage 1: confirmed + lost tracks vs high-score boxes, score-fused IoU cost
+        cost = 1.0 - box_iou(boxes[pool_idx], xyxy[hi_idx])
+        if self.fuse:
+            cost = _fuse(cost, conf[hi_idx])
+        m1, u_trk, u_det = linear_assignment(cost, self.match_thresh)
+        upd_t = [pool_idx[m1[:, 0]]]
+        upd_d = [hi_idx[m1[:, 1]]]
+
+        # stage 2: the still-tracked leftovers vs low-score boxes, plain IoU
+        r_idx = pool_idx[u_trk]
+        r_idx = r_idx[state[r_idx] == _TRACKED]
+        cost2 = 1.0 - box_iou(boxes[r_idx], xyxy[lo_idx])
+        m2, u_trk2, _ = linear_assignment(cost2, self.second_match_thresh)
+        upd_t.append(r_idx[m2[:, 0]])
+        upd_d.append(lo_idx[m2[:, 1]])
+        newly_lost = r_idx[u_trk2]
+
+        # stage 3: unconfirmed tracks vs the high boxes nobody took
+        left_hi = hi_idx[u_det]
+        cost3 = 1.0 - box_iou(boxes[unconf_idx], xyxy[left_hi])
+        if self.fuse:
+            cost3 = _fuse(cost3, conf[left_hi])
+        m3, u_unc, u_det3 = linear_assignment(cost3, self.unconfirmed_match_thresh)
+        upd_t.append(unconf_idx[m3[:, 0]])
+        upd_d.append(left_hi[m3[:, 1]])
+
+        upd_t = np.concatenate(upd_t)
+        upd_d = np.concatenate(upd_d)
+        det_of = np.full(len(state), -1, np.int64)
+        if len(upd_t):
+            self.mean[upd_t], self.cov[upd_t] = self.kf.update(self.mean[upd_t], self.cov[upd_t],
+                                                               xyxy_to_xyah(xyxy[upd_d]))
+            state[upd_t] = _TRACKED
+            activated[upd_t] = True
+            self.last[upd_t] = fid
+            self.score[upd_t] = conf[upd_d]
+            det_of[upd_t] = upd_d
+        state[newly_lost] = _LOST
+
+        keep = np.ones(len(state), bool)
+        keep[unconf_idx[u_unc]] = False  # an unconfirmed track gets one chance only
+        keep &= ~((state == _LOST) & (fid - self.last > self.max_time_lost))
+
+        # new tracks from confident leftovers
+        new_d = left_hi[u_det3]
+        new_d = new_d[conf[new_d] >= self.new_track_thresh]
+        if len(new_d):
+            nm, nc = self.kf.initiate(xyxy_to_xyah(xyxy[new_d]))
+            k = len(new_d)
+            self.mean = np.concatenate([self.mean, nm])
+            self.cov = np.concatenate([self.cov, nc])
+            self.state = state = np.concatenate([state, np.full(k, _TRACKED, np.int8)])
+            self.activated = activated = np.concatenate([activated, np.full(k, fid == 1)])
+            self.tid = np.concatenate([self.tid, np.full(k, -1, np.int64)])
+            self.start = np.concatenate([self.start, np.full(k, fid, np.int64)])
+            self.last = np.concatenate([self.last, np.full(k, fid, np.int64)])
+            self.score = np.concatenate([self.score, conf[new_d]])
+            det_of = np.concatenate([det_of, new_d])
+            keep = np.concatenate([keep, np.ones(k, bool)])
+
+        # duplicates: a tracked and a lost track on the same spot -> keep the older one
+        trk = np.flatnonzero(keep & (state == _TRACKED))
+        lst = np.flatnonzero(keep & (state == _LOST))
+        if len(trk) and len(lst):
+            b = xyah_to_xyxy(self.mean[:, :4])
+            p, q = np.nonzero(box_iou(b[trk], b[lst]) > self.duplicate_iou)
+            if len(p):
+                age_p = self.last[trk[p]] - self.start[trk[p]]
+                age_q = self.last[lst[q]] - self.start[lst[q]]
+                keep[np.where(age_p > age_q, lst[q], trk[p])] = False
+
+        if not keep.all():
+            det_of = det_of[keep]
+            self._keep(keep)
+
+        # ids: allocated the first time a track is confirmed, in track order
+        newly = np.flatnonzero(self.activated & (self.tid < 0))
+        if len(newly):
+            self.tid[newly] = np.arange(self._next_id, self._next_id + len(newly))
+            self._next_id += len(newly)
+
+        ids = np.full(n, -1, dtype=int)
+        out = np.flatnonzero((det_of >= 0) & self.activated & (self.last == fid))
+        ids[det_of[out]] = self.tid[out]
+        return with_tracker_ids(detections, ids)
