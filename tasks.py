@@ -40,6 +40,15 @@ def run(cmd: list[str], **kw) -> int:
     return subprocess.call([str(c) for c in cmd], **kw)
 
 
+def pip(py: Path, *args: str) -> int:
+    """pip, with the noise of this machine's local package mirrors filtered out of stderr."""
+    proc = subprocess.Popen([str(py), "-m", "pip", *args], stderr=subprocess.PIPE, text=True)
+    for line in proc.stderr:
+        if not line.startswith("WARNING: Location") and "is ignored: it is neither" not in line:
+            sys.stderr.write(line)
+    return proc.wait()
+
+
 def ensure_ffmpeg() -> None:
     """torchcodec needs the system FFmpeg libraries; install them with apt when possible."""
     if shutil.which("ffmpeg"):
@@ -71,8 +80,8 @@ def ensure_env(extras: str = "dev") -> Path:
         return venv_python()
     say("installing the companion and its dependencies (first run takes a few minutes) ...")
     spec = f"{ROOT}[{extras}]" if extras else str(ROOT)
-    code = run([venv_python(), "-m", "pip", "install", "-q", "--upgrade", "pip"])
-    code = code or run([venv_python(), "-m", "pip", "install", "-q", "-e", spec])
+    code = pip(venv_python(), "install", "-q", "--upgrade", "pip")
+    code = code or pip(venv_python(), "install", "-q", "-e", spec)
     if code:
         sys.exit("pip install failed; see the messages above")
     STAMP.write_text(key)
@@ -94,7 +103,9 @@ def cmd_test(args: list[str]) -> int:
     py = ensure_env()
     if not fetch_clip(py):
         say("the real street clip is unavailable: tests that need it will be skipped, not passed")
-    env = dict(os.environ, COMPANION_FAST="1", MPLBACKEND="Agg", PYTHONHASHSEED="0")
+    # Two pytest workers share the cores: one torch thread each avoids oversubscription.
+    env = dict(os.environ, COMPANION_FAST="1", MPLBACKEND="Agg", PYTHONHASHSEED="0",
+               OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
     workers = os.environ.get("COMPANION_TEST_WORKERS", "2")
     cmd = [py, "-m", "pytest", "tests", "notebooks", "--nbmake", "--nbmake-timeout=600",
            "-n", workers, "-p", "no:cacheprovider", *args]

@@ -11,8 +11,14 @@ Two targets from issue 3, each a ratio measured in this process (alternating run
                  decode forward, converting the wanted frame to RGB
    The ratio reported for the target is read_clip against each raw call, worst case
    (the raw call that beats read_clip by most is the fastest one).
-2. The sparse read is at least 2x faster than decoding the whole clip with the fastest backend
-   (whole-clip decodes stream in chunks to RGB and drop the frames, so memory stays small).
+2. The sparse read is at least 2x faster than decoding the whole clip (every frame to RGB) with
+   the fastest backend for that job (here usually PyAV, frame-threaded). Whole-clip decodes
+   stream in chunks and drop the frames, so memory stays small. The ratio against the whole-clip
+   decode of read_clip's own backend is printed for information.
+
+Why the sparse gain is modest on this clip: its keyframes are 250 frames apart, so reading 8
+uniformly spaced frames still has to *decode* 693 of the 795 frames; what a sparse read saves is
+the YUV->RGB conversion and copy of the other 787 frames (roughly half of a full pass).
 
     python benchmarks/bench_io.py            # 7 repeats
     python benchmarks/bench_io.py --quick    # 3 repeats
@@ -23,7 +29,9 @@ Exits 1 when a target is missed.
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
+import time
 
 import numpy as np
 
@@ -151,18 +159,45 @@ def main(argv=None) -> int:
                           lambda n=name: RAW_SPARSE[n](path, idx), repeats=repeats)
         rows.append((f"read_clip[{name}] / raw {name} (info)", c.median_a_s, c.median_b_s, c.ratio, ""))
 
-    # 2. sparse vs whole-clip decode
+    # 2. sparse read vs the fastest whole-clip decode of any backend (the target), and vs the same
+    #    backend's whole-clip decode (information)
     full_times = {name: median_time(lambda n=name: FULL[n](path, info.num_frames),
                                     repeats=max(1, repeats // 2), warmup=0) for name in backends}
-    fastest_full = min(full_times, key=full_times.get)
     for name, t in full_times.items():
         rows.append((f"whole clip decode, {name} (info)", t, float("nan"), float("nan"), ""))
+    fastest_full = min(full_times, key=full_times.get)
     c = compare_speed(lambda: FULL[fastest_full](path, info.num_frames), read_default,
                       repeats=repeats, warmup=0)
     hit = c.ratio >= SPARSE_MIN_SPEEDUP
     ok &= hit
-    rows.append((f"TARGET whole clip ({fastest_full}) / read_clip 8 frames", c.median_a_s, c.median_b_s,
-                 c.ratio, f">= {SPARSE_MIN_SPEEDUP}  {'PASS' if hit else 'MISS'}"))
+    rows.append((f"TARGET whole clip ({fastest_full}, fastest) / read_clip 8 frames", c.median_a_s,
+                 c.median_b_s, c.ratio, f">= {SPARSE_MIN_SPEEDUP}  {'PASS' if hit else 'MISS'}"))
+    if fastest_full != default:
+        c = compare_speed(lambda: FULL[default](path, info.num_frames), read_default,
+                          repeats=repeats, warmup=0)
+        rows.append((f"whole clip ({default}, same backend) / read_clip 8 frames (info)", c.median_a_s,
+                     c.median_b_s, c.ratio, ""))
+
+    # CPU time (all threads) instead of wall time: the work done, much less sensitive to a busy
+    # machine than wall time (information)
+    def cpu_median(fn, k):
+        ts = []
+        for _ in range(k):
+            t0 = time.process_time()
+            fn()
+            ts.append(time.process_time() - t0)
+        return statistics.median(ts)
+
+    k = max(3, repeats // 2)
+    cpu_sparse = cpu_median(read_default, k)
+    for name in backends:
+        cpu_full = cpu_median(lambda n=name: FULL[n](path, info.num_frames), max(1, k // 2))
+        rows.append((f"CPU time: whole clip ({name}) / read_clip 8 frames (info)", cpu_full, cpu_sparse,
+                     cpu_full / cpu_sparse, ""))
+    cpu_raw = {name: cpu_median(lambda n=name: RAW_SPARSE[n](path, idx), k) for name in backends}
+    best = min(cpu_raw, key=cpu_raw.get)
+    rows.append((f"CPU time: read_clip / raw {best} 8 frames (info)", cpu_sparse, cpu_raw[best],
+                 cpu_sparse / cpu_raw[best], ""))
 
     w = max(len(r[0]) for r in rows)
     print(f"{'measurement':<{w}}  {'a (ms)':>9}  {'b (ms)':>9}  {'a/b':>6}  target")

@@ -205,7 +205,7 @@ def read_clip(path, indices: Sequence[int], backend: str | None = None) -> torch
         return torch.empty((0, 3, info.height, info.width), dtype=torch.uint8)
     wanted, inverse = np.unique(idx, return_inverse=True)
     try:
-        frames = _READERS[name](info, wanted)  # (len(wanted), H, W, 3) uint8, sorted order
+        frames = _READERS[name](info, wanted)  # (len(wanted), 3, H, W) uint8 tensor, sorted order
     except (VideoDecodeError, IndexError):
         raise
     except Exception as exc:
@@ -213,19 +213,20 @@ def read_clip(path, indices: Sequence[int], backend: str | None = None) -> torch
     if frames.shape[0] != wanted.size:
         raise VideoDecodeError(info.path, name, f"got {frames.shape[0]} of {wanted.size} frames "
                                                 f"(is the file truncated?)")
-    out = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
-    return out[torch.from_numpy(inverse.reshape(-1))].contiguous()
+    if wanted.size == idx.size and np.array_equal(wanted, idx):
+        return frames  # already in the asked order: no extra copy
+    return frames[torch.from_numpy(inverse.reshape(-1))]
 
 
 def _read_torchcodec(info: VideoInfo, wanted: np.ndarray) -> np.ndarray:
     from torchcodec.decoders import VideoDecoder
 
-    decoder = VideoDecoder(info.path, seek_mode="exact", dimension_order="NHWC")
+    decoder = VideoDecoder(info.path, seek_mode="exact", num_ffmpeg_threads=0)
     n = decoder.metadata.num_frames
     if n is not None and wanted[-1] >= n:
         raise VideoDecodeError(info.path, "torchcodec", f"the decoder sees only {n} of "
                                                          f"{info.num_frames} frames (truncated file?)")
-    return decoder.get_frames_at(wanted.tolist()).data.numpy()
+    return decoder.get_frames_at(wanted.tolist()).data
 
 
 def _read_decord(info: VideoInfo, wanted: np.ndarray) -> np.ndarray:
@@ -235,7 +236,7 @@ def _read_decord(info: VideoInfo, wanted: np.ndarray) -> np.ndarray:
     if wanted[-1] >= len(reader):
         raise VideoDecodeError(info.path, "decord", f"the decoder sees only {len(reader)} of "
                                                      f"{info.num_frames} frames (truncated file?)")
-    return reader.get_batch(wanted.tolist()).asnumpy()
+    return torch.from_numpy(reader.get_batch(wanted.tolist()).asnumpy()).permute(0, 3, 1, 2)
 
 
 def _read_pyav(info: VideoInfo, wanted: np.ndarray) -> np.ndarray:
@@ -269,7 +270,7 @@ def _read_pyav(info: VideoInfo, wanted: np.ndarray) -> np.ndarray:
             else:
                 raise VideoDecodeError(info.path, "pyav", f"the stream ended before frame {target} "
                                                            f"(truncated file?)")
-    return out
+    return torch.from_numpy(out).permute(0, 3, 1, 2)
 
 
 _READERS = {"torchcodec": _read_torchcodec, "decord": _read_decord, "pyav": _read_pyav}

@@ -291,8 +291,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description="Train a small model on synthetic action clips "
                                             "(1 process, or several under torchrun).")
     p.add_argument("--model", default="tiny3d", choices=["tiny3d", "r3d", "r2plus1d", "mc3", "frame2d"])
-    p.add_argument("--n", type=int, default=64, help="training clips")
-    p.add_argument("--n-val", type=int, default=0)
+    p.add_argument("--clips", type=int, default=64, help="training clips")
+    p.add_argument("--val-clips", type=int, default=0)
     p.add_argument("--frames", type=int, default=8)
     p.add_argument("--size", type=int, default=32)
     p.add_argument("--epochs", type=int, default=2)
@@ -319,8 +319,8 @@ def main(argv=None) -> int:
         from companion.models.resnet3d import video_resnet
 
         model = video_resnet(a.model)
-    train = ActionClips(a.n, seed=a.seed, num_frames=a.frames, size=a.size)
-    val = ActionClips(a.n_val, seed=a.seed + 1, num_frames=a.frames, size=a.size) if a.n_val else None
+    train = ActionClips(a.clips, seed=a.seed, num_frames=a.frames, size=a.size)
+    val = ActionClips(a.val_clips, seed=a.seed + 1, num_frames=a.frames, size=a.size) if a.val_clips else None
     hist = fit(model, train, val, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, seed=a.seed,
                progress=not a.quiet)
     if rank == 0:

@@ -116,7 +116,17 @@ def _input_cases():
 # The exercises
 # --------------------------------------------------------------------------------------------
 
-q1 = ValueExercise(
+
+class _ShapeExercise(ValueExercise):
+    """A shape answer may come as a tuple, a list or a ``torch.Size`` (``batch.shape``)."""
+
+    def _check(self, answer):
+        if isinstance(answer, torch.Size):
+            answer = tuple(answer)
+        return super()._check(answer)
+
+
+q1 = _ShapeExercise(
     "q1",
     "A batch holds B=4 clips of T=16 RGB frames, each 112 x 112 pixels. Give the batch's shape as "
     "a video model such as torchvision's r3d_18 expects it (a tuple).",

@@ -137,3 +137,14 @@ class OnDemandCorrBlock(CorrBlock):
                 sampled = sample_at(f2, pts.reshape(b, side * h, w, 2)).view(b, -1, side, h, w)
                 feats.append((sampled * f1).sum(1))  # (B, side, H, W)
         return torch.cat(feats, dim=1)
+
+
+def volume_bytes(height: int, width: int, bytes_per_value: int = 4, num_levels: int = 4) -> int:
+    """Bytes of the all-pairs volume *and* its pooled levels for an image of height × width
+    (features at 1/8 resolution): N = (H/8)(W/8) frame-1 pixels, each with a pyramid of
+    N, N/4, N/16, ... frame-2 entries."""
+    h, w = height // 8, width // 8
+    total = 0
+    for level in range(num_levels):
+        total += (h * w) * (h // 2 ** level) * (w // 2 ** level)
+    return total * bytes_per_value

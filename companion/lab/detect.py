@@ -27,6 +27,7 @@ torchvision detector whose weights are not cached.
 from __future__ import annotations
 
 import os
+from collections import deque
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -86,13 +87,17 @@ class BackgroundSubtractionDetector:
         ``min_area * H**2`` (H = frame height) is dropped.
     person_aspect: the width / height of one walking person; a blob wider than
         ``split_ratio * person_aspect * height`` is split into ``round(w / (aspect*h))`` people.
+    tall_ratio: a blob taller than ``tall_ratio`` x the height of a tall person at its foot row
+        (perspective model x its 80th-percentile spread) is split into the person in front and
+        the one behind.
     """
 
     name = "bgsub"
 
     def __init__(self, method: str = "knn", *, scale: float | None = None, min_height: float = 0.05,
                  min_area: float = 7.5e-4, person_aspect: float = 0.42, split_ratio: float = 1.75,
-                 learning_rate: float = -1.0, threshold: float | None = None):
+                 learning_rate: float = -1.0, threshold: float | None = None,
+                 tall_ratio: float = 1.3):
         if method not in ("knn", "mog2"):
             raise ValueError(f"method must be 'knn' or 'mog2', got {method!r}")
         if scale is not None and not 0.1 <= scale <= 1.0:
@@ -102,6 +107,7 @@ class BackgroundSubtractionDetector:
         self.min_height, self.min_area = float(min_height), float(min_area)
         self.person_aspect, self.split_ratio = float(person_aspect), float(split_ratio)
         self.learning_rate = float(learning_rate)
+        self.tall_ratio = float(tall_ratio)
         self.threshold = threshold
         self.background: np.ndarray | None = None
         self.name = f"bgsub-{method}"
@@ -109,6 +115,7 @@ class BackgroundSubtractionDetector:
 
     # -- state ----------------------------------------------------------------------------------
     def reset(self) -> None:
+        self.heights = HeightModel()
         if self.method == "knn":
             thr = 400.0 if self.threshold is None else self.threshold
             self._sub = cv2.createBackgroundSubtractorKNN(history=500, dist2Threshold=thr,
@@ -162,41 +169,202 @@ class BackgroundSubtractionDetector:
         return self.boxes_from_mask(self.mask(frame))
 
     def boxes_from_mask(self, m: np.ndarray) -> sv.Detections:
+        """Connected components of the mask -> person boxes (full-resolution pixels).
+
+        A blob much wider than one person is cut at the valleys of its column profile; a blob
+        much taller than a person standing at its foot row (two people, one behind the other)
+        is cut into a front person (at the bottom) and one behind (at the top), using the
+        perspective height model learned online from clean single-person blobs.
+        """
         s = self.scale
         n, labels, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
+        Hs, Ws = m.shape
         boxes, scores = [], []
-        H = getattr(self, "_frame_h", m.shape[0] / s)
+        H = getattr(self, "_frame_h", Hs / s)
         min_h, min_area = self.min_height * H * s, self.min_area * (H * s) ** 2
         for i in range(1, n):
             x, y, w, h, area = (int(v) for v in stats[i])
             if h < min_h or area < min_area:
                 continue
             aspect = w / h
+            sub = labels[y:y + h, x:x + w] == i
             if aspect > self.split_ratio * self.person_aspect:
                 pieces = max(2, int(round(aspect / self.person_aspect)))
-                sub = labels[y:y + h, x:x + w] == i
                 cuts = [0] + split_columns(sub.sum(axis=0), pieces) + [w]
-                for a, b in zip(cuts[:-1], cuts[1:]):
-                    part = sub[:, a:b]
-                    rows = np.flatnonzero(part.any(axis=1))
-                    cols = np.flatnonzero(part.any(axis=0))
-                    if len(rows) == 0:
+                parts = [(sub[:, a:b], x + a, y, 0.7) for a, b in zip(cuts[:-1], cuts[1:])]
+            else:
+                fill = area / (w * h)
+                ok = 0.15 <= aspect <= 0.9 and fill >= 0.3
+                parts = [(sub, x, y, 0.9 if ok else 0.4)]
+                edge = x <= 1 or y <= 1 or x + w >= Ws - 1 or y + h >= Hs - 1
+                if ok and not edge and 0.25 <= aspect <= 0.6 and fill >= 0.4:
+                    self.heights.add(y + h, h)
+            parts = [q for p in parts for q in self._depth_split(*p)]
+            for part, px, py, score in parts:
+                rows = np.flatnonzero(part.any(axis=1))
+                if len(rows) == 0 or part.sum() < min_area / 2:
+                    continue
+                r0, r1 = int(rows[0]), int(rows[-1]) + 1
+                if r1 - r0 < min_h:
+                    continue
+                for (a0, a1), sc in self._vertical_split(part, r0, r1, py, score):
+                    cols = np.flatnonzero(part[a0:a1].any(axis=0))
+                    if len(cols) == 0 or a1 - a0 < min_h:
                         continue
-                    ph = rows[-1] - rows[0] + 1
-                    if ph < min_h or part.sum() < min_area / 2:
-                        continue
-                    boxes.append((x + a + cols[0], y + rows[0], x + a + cols[-1] + 1, y + rows[-1] + 1))
-                    scores.append(0.7)
-                continue
-            fill = area / (w * h)
-            ok = 0.15 <= aspect <= 0.9 and fill >= 0.3
-            boxes.append((x, y, x + w, y + h))
-            scores.append(0.9 if ok else 0.4)
+                    boxes.append((px + cols[0], py + a0, px + cols[-1] + 1, py + a1))
+                    scores.append(sc)
         if not boxes:
             return _empty()
-        xyxy = np.asarray(boxes, np.float32) / s
-        return sv.Detections(xyxy=xyxy, confidence=np.asarray(scores, np.float32),
+        boxes, scores = self._merge_fragments(np.asarray(boxes, np.float32),
+                                              np.asarray(scores, np.float32))
+        return sv.Detections(xyxy=boxes / s, confidence=scores,
                              class_id=np.full(len(boxes), PERSON, int))
+
+    def _merge_fragments(self, boxes: np.ndarray, scores: np.ndarray):
+        """Join pieces of one person (torso and legs split where clothes match the ground) and
+        score every box by how well its height fits the perspective model: a box much shorter
+        than a person standing there gets a low score, so it can extend a track but never
+        start one."""
+        if self.heights.coef is None:
+            return boxes, scores
+        merged = True
+        while merged and len(boxes) > 1:
+            merged = False
+            order = np.argsort(boxes[:, 3])
+            for ii in range(len(order)):
+                for jj in range(ii + 1, len(order)):
+                    a, b = order[ii], order[jj]  # a is higher in the image than b
+                    top, low = boxes[a], boxes[b]
+                    ov = min(top[2], low[2]) - max(top[0], low[0])
+                    narrow = min(top[2] - top[0], low[2] - low[0])
+                    if narrow <= 0 or ov < 0.6 * narrow:
+                        continue
+                    exp = self.heights.expected(low[3])
+                    gap = low[1] - top[3]
+                    height = low[3] - min(top[1], low[1])
+                    if gap <= 0.25 * exp and height <= 1.2 * exp and min(top[1], low[1]) == top[1]:
+                        boxes[b] = (min(top[0], low[0]), top[1], max(top[2], low[2]), low[3])
+                        scores[b] = max(scores[a], scores[b])
+                        keep = np.ones(len(boxes), bool)
+                        keep[a] = False
+                        boxes, scores = boxes[keep], scores[keep]
+                        merged = True
+                        break
+                if merged:
+                    break
+        ratio = (boxes[:, 3] - boxes[:, 1]) / np.array([self.heights.expected(y) for y in boxes[:, 3]])
+        scores = np.where(ratio < 0.6, np.minimum(scores, 0.4), scores).astype(np.float32)
+        return boxes, scores
+
+    def _depth_split(self, part, px: int, py: int, score: float):
+        """Split off a person standing *behind* and to the side of another one.
+
+        Their silhouettes merge, but the columns of the one behind stop short of the blob's foot
+        row (their feet are higher in the image). The per-column lowest mask row is closed over
+        ~a third of a person's width (to bridge the gap between the legs); a run of columns at
+        one side that stays clearly above the foot row becomes its own part.
+        """
+        h, w = part.shape
+        has = part.any(axis=0)
+        if not has.any():
+            return [(part, px, py, score)]
+        bottom_row = int(np.flatnonzero(part.any(axis=1))[-1])
+        expected = self.heights.expected(py + bottom_row + 1)
+        if expected is None or w < 4:
+            return [(part, px, py, score)]
+        lowest = np.where(has, h - 1 - np.argmax(part[::-1], axis=0), -1).astype(np.float32)
+        k = max(3, int(round(0.35 * self.person_aspect * expected)) | 1)
+        kernel = np.ones((1, k), np.uint8)
+        closed = cv2.erode(cv2.dilate(lowest[None], kernel), kernel)[0]
+        reaches = closed >= bottom_row - 0.2 * expected
+        min_w = 0.5 * self.person_aspect * expected  # half a body: not an arm or a bag
+        cols = np.flatnonzero(reaches)
+        if len(cols) == 0 or reaches.all():
+            return [(part, px, py, score)]
+        a, b = int(cols[0]), int(cols[-1]) + 1  # the person in front spans these columns
+
+        def tall(side) -> bool:  # someone behind shows at least head and torso
+            rows = np.flatnonzero(side.any(axis=1))
+            return len(rows) > 0 and rows[-1] - rows[0] + 1 >= 0.5 * expected
+
+        out = []
+        if a >= min_w and tall(part[:, :a]):
+            out.append((part[:, :a], px, py, 0.6))
+        out.append((part[:, a:b], px + a, py, score if len(out) == 0 else 0.7))
+        if w - b >= min_w and tall(part[:, b:]):
+            out.append((part[:, b:], px + b, py, 0.6))
+        if len(out) == 1:
+            return [(part, px, py, score)]
+        return out
+
+    def _vertical_split(self, part, r0: int, r1: int, py: int, score: float):
+        """Row ranges of the people in a blob: one, or two when it is too tall for one person."""
+        h = r1 - r0
+        expected = self.heights.expected(py + r1)
+        if expected is None or h <= self.tall_ratio * self.heights.spread * expected:
+            return [((r0, r1), score)]
+        front = (max(r0, int(round(r1 - expected))), r1)
+        y_head = py + r0  # the person behind: head at the top of the blob, feet hidden
+        back_h = self.heights.height_from_head(y_head) or expected
+        back = (r0, min(r1, int(round(r0 + back_h))))
+        return [(front, 0.7), (back, 0.6)]
+
+
+class HeightModel:
+    """Perspective model of a static camera: a standing person's height in pixels as a linear
+    function of the row of their feet, ``h = a + b * y``, fitted robustly to clean single blobs."""
+
+    def __init__(self, maxlen: int = 600, min_samples: int = 30):
+        self.ys: deque = deque(maxlen=maxlen)
+        self.hs: deque = deque(maxlen=maxlen)
+        self.min_samples = min_samples
+        self.coef: tuple[float, float] | None = None
+        self.spread = 1.0
+        self._since = 0
+
+    def add(self, y_bottom: float, h: float) -> None:
+        self.ys.append(float(y_bottom))
+        self.hs.append(float(h))
+        self._since += 1
+        if len(self.ys) >= self.min_samples and (self.coef is None or self._since >= 20):
+            self.refit()
+
+    def refit(self) -> None:
+        y, h = np.asarray(self.ys), np.asarray(self.hs)
+        keep = np.ones(len(y), bool)
+        for _ in range(3):
+            if keep.sum() < max(5, self.min_samples // 2):
+                return
+            if np.ptp(y[keep]) < 1e-6:
+                b, a = 0.0, float(np.median(h[keep]))
+            else:
+                b, a = np.polyfit(y[keep], h[keep], 1)
+            if b < 0:  # people higher in the image are never larger: fall back to a constant
+                b, a = 0.0, float(np.median(h[keep]))
+            pred = a + b * y
+            keep = np.abs(h - pred) <= 0.25 * np.maximum(pred, 1e-6)
+        self.coef = (float(a), float(b))
+        # people differ in height (and fragments pull the fit down): the 80th percentile of
+        # height / fitted height says how tall a tall single person gets
+        ratio = h / np.maximum(a + b * y, 1e-6)
+        self.spread = float(np.clip(np.quantile(ratio, 0.8), 1.0, 1.6))
+        self._since = 0
+
+    def expected(self, y_bottom: float) -> float | None:
+        if self.coef is None:
+            return None
+        a, b = self.coef
+        return max(1.0, a + b * y_bottom)
+
+    def height_from_head(self, y_head: float) -> float | None:
+        """Height of a person whose head is at row ``y_head`` (feet at y: y - h(y) = y_head)."""
+        if self.coef is None:
+            return None
+        a, b = self.coef
+        if b >= 0.95:
+            return None
+        y_feet = (y_head + a) / (1 - b)
+        return max(1.0, y_feet - y_head)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -111,23 +111,33 @@ def make_tracker(name: str = DEFAULT_TRACKER, *, fps: float = 10.0) -> _Tracker:
     return _Tracker(name, impl, f"companion.tracking.{cls}")
 
 
+#: Settings of the 26.5 trackers for the lab (frames are given at 30 fps and scaled by
+#: ``frame_rate / 30`` inside the trackers, so 60 = 2 s at any frame rate).
+TRACKER_SETTINGS = {
+    "bytetrack": dict(track_thresh=0.5, track_buffer=60, match_thresh=0.9,
+                      unconfirmed_match_thresh=0.9),
+    "sort": dict(max_age=30, min_hits=3, iou_threshold=0.3),
+    "deepsort": dict(max_age=90, n_init=3, max_cosine_distance=0.3),
+}
+
+
 def _build_companion_tracker(cls, name: str, fps: float):
-    params = inspect.signature(cls).parameters
-    kw = {}
-    if "frame_rate" in params:
-        kw["frame_rate"] = fps
-    if name == "bytetrack":
-        for key, value in (("track_buffer", 30), ("track_thresh", 0.6), ("det_thresh", 0.6)):
-            if key in params:
-                kw[key] = value
-    if name == "sort":
-        for key, value in (("max_age", int(round(fps))), ("min_hits", 3), ("iou_threshold", 0.2)):
-            if key in params:
-                kw[key] = value
+    kw = dict(TRACKER_SETTINGS[name], frame_rate=fps)
     if name == "deepsort":
-        if "max_age" in params:
-            kw["max_age"] = int(round(3 * fps))
+        kw["embedder"] = _deepsort_embedder()
     return cls(**kw)
+
+
+def _deepsort_embedder() -> str:
+    """The shipped re-ID network when its weights are there, else the colour-histogram one."""
+    try:
+        from companion.tracking import reid
+
+        if reid.default_weights_path().is_file():
+            return "reid"
+    except Exception:  # pragma: no cover
+        pass
+    return "histogram"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -309,34 +319,62 @@ def _sample_frames(path, num_frames: int, k: int = 24) -> list[np.ndarray]:
 def run_lab(video, *, line=None, detector: str | object = DEFAULT_DETECTOR,
             tracker: str | object = DEFAULT_TRACKER, out_dir="outputs/lab", min_frames: int = 3,
             max_frames: int | None = None, write_video: bool = True, write_files: bool = True,
-            progress: bool = True, source_label: str = "video") -> LabResult:
-    """Run the whole pipeline on a video file and write the outputs; see the module docstring.
+            progress: bool = True, source_label: str = "video", fps: float | None = None) -> LabResult:
+    """Run the whole pipeline and write the outputs; see the module docstring.
 
-    ``detector`` / ``tracker`` are names (:func:`make_detector`, :func:`make_tracker`) or ready
-    objects. ``line`` defaults to :func:`default_line`. ``max_frames`` stops early.
+    ``video`` is a video file path, or frames in memory: a ``(T, H, W, 3)`` uint8 RGB array
+    (then ``fps`` gives the frame rate, default 10). ``detector`` / ``tracker`` are names
+    (:func:`make_detector`, :func:`make_tracker`) or ready objects. ``line`` defaults to
+    :func:`default_line`. ``max_frames`` stops early. ``write_files=False`` writes nothing.
     """
     from companion.io import iter_frames, video_info
 
-    if not isinstance(video, (str, os.PathLike)):
-        raise TypeError(f"video must be a path, got {type(video).__name__}")
-    info = video_info(video)  # raises FileNotFoundError / VideoDecodeError on a bad file
-    W, H = info.width, info.height
-    if info.num_frames < 1:
-        from companion.errors import VideoDecodeError
+    if isinstance(video, np.ndarray):
+        arr = video
+        if arr.ndim != 4 or arr.shape[-1] != 3 or arr.dtype != np.uint8 or len(arr) == 0:
+            raise ValueError(f"frames must be a non-empty (T, H, W, 3) uint8 RGB array, got "
+                             f"{arr.dtype} {arr.shape}")
+        num_frames, H, W = arr.shape[0], arr.shape[1], arr.shape[2]
+        fps_video = float(fps) if fps else 10.0
+        video_path = None
 
-        raise VideoDecodeError(info.path, "pyav", "the video has no frames")
+        def frame_source(stop):
+            return iter(arr[:stop])
+
+        def sample(k=24):
+            idx = np.unique(np.linspace(0, num_frames - 1, min(k, num_frames)).round().astype(int))
+            return list(arr[idx])
+    elif isinstance(video, (str, os.PathLike)):
+        info = video_info(video)  # raises FileNotFoundError / VideoDecodeError on a bad file
+        num_frames, W, H = info.num_frames, info.width, info.height
+        if num_frames < 1:
+            from companion.errors import VideoDecodeError
+
+            raise VideoDecodeError(info.path, "pyav", "the video has no frames")
+        fps_video = info.fps if info.fps and info.fps > 0 else 10.0
+        video_path = video
+
+        def frame_source(stop):
+            return iter_frames(video, stop=stop)
+
+        def sample(k=24):
+            return _sample_frames(video, num_frames, k)
+    else:
+        raise TypeError(f"video must be a path or a (T, H, W, 3) uint8 array, got "
+                        f"{type(video).__name__}")
     line = default_line(W, H) if line is None else line
     line = check_line_in_frame(line, W, H)
-    paths = prepare_output_dir(out_dir, video) if write_files else {}
-    fps_video = info.fps if info.fps and info.fps > 0 else 10.0
     if max_frames is not None and int(max_frames) < 1:
         raise ValueError(f"max_frames must be >= 1, got {max_frames}")
-    n_total = info.num_frames if max_frames is None else min(info.num_frames, int(max_frames))
+    paths = prepare_output_dir(out_dir, video_path) if write_files else {}
+    n_total = num_frames if max_frames is None else min(num_frames, int(max_frames))
 
     t_start = time.perf_counter()
     det = make_detector(detector) if isinstance(detector, str) else detector
+    if hasattr(det, "reset"):
+        det.reset()
     if hasattr(det, "prime"):
-        det.prime(_sample_frames(video, info.num_frames))
+        det.prime(sample())
     trk = make_tracker(tracker, fps=fps_video) if isinstance(tracker, str) else tracker
     if not isinstance(trk, _Tracker):
         trk = _Tracker(getattr(trk, "name", type(trk).__name__), trk, type(trk).__module__)
@@ -346,7 +384,7 @@ def run_lab(video, *, line=None, detector: str | object = DEFAULT_DETECTOR,
 
     mot_rows: list[tuple] = []
     timeline = []  # (frame, in, out, distinct)
-    frames: Iterator[np.ndarray] = iter_frames(video, stop=n_total)
+    frames: Iterator[np.ndarray] = frame_source(n_total)
     if progress:
         from tqdm.auto import tqdm
 
@@ -380,7 +418,8 @@ def run_lab(video, *, line=None, detector: str | object = DEFAULT_DETECTOR,
         "tracker": trk.name, "tracker_impl": trk.source,
         "line": list(line), "min_frames": counter.min_frames,
         "direction_convention": describe_direction(counter.p1, counter.p2),
-        "video": str(Path(video)), "video_fps": fps_video, "width": W, "height": H,
+        "video": str(Path(video_path)) if video_path is not None else "<frames in memory>",
+        "video_fps": fps_video, "width": W, "height": H,
         "source": source_label,
         "crossings": [e.as_row() for e in counter.events],
     }

@@ -20,7 +20,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-__all__ = ["explicit_attention", "MultiHeadSelfAttention", "Mlp", "Block", "cost_model", "count_macs",
+__all__ = ["explicit_attention", "MultiHeadSelfAttention", "Mlp", "Block", "cost_model", "count_macs", "cost_sweep",
+           "plot_cost_sweep", "predicted_crossover", "first_below", "peak_tensor_bytes",
            "attention_matrix_macs", "linear_macs_per_token"]
 
 
@@ -198,3 +199,157 @@ def count_macs(model: nn.Module, *inputs) -> int:
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         model(*inputs)
     return counter.get_total_flops() // 2
+
+
+def predicted_crossover(num_patches: int, dim: int) -> float:
+    """Frame count where a joint and a divided layer cost the same MACs (class tokens ignored):
+    the divided block's extra temporal qkv/proj/fc (5 D^2 per token) equals the extra attention of
+    the joint block, ``2 N T D (N T - N - T)``, i.e. ``N T - N - T = 2.5 D``."""
+    return (2.5 * dim + num_patches) / (num_patches - 1)
+
+
+def peak_tensor_bytes(fn) -> int:
+    """Peak bytes of tensors created while ``fn()`` runs and still alive at the same time.
+
+    Deterministic (unlike resident memory): every new tensor an op returns is added, and removed
+    when Python frees it; views and in-place results are not counted twice. Tensors that existed
+    before (inputs, parameters) are not counted.
+    """
+    import weakref
+
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_flatten
+
+    class _Live(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.live, self.peak, self.ids = 0, 0, {}
+
+        def _free(self, key):
+            self.live -= self.ids.pop(key, 0)
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            inputs = {id(a) for a in tree_flatten((args, kwargs))[0] if isinstance(a, torch.Tensor)}
+            for t in tree_flatten(out)[0]:
+                if not isinstance(t, torch.Tensor) or id(t) in inputs or id(t) in self.ids:
+                    continue
+                if t._base is not None or func.is_view:
+                    continue
+                n = t.untyped_storage().nbytes()
+                self.ids[id(t)] = n
+                self.live += n
+                self.peak = max(self.peak, self.live)
+                weakref.finalize(t, self._free, id(t))
+            return out
+
+    mode = _Live()
+    with mode:
+        fn()
+    return mode.peak
+
+
+def _median_thread_time(fn, repeats: int) -> float:
+    import statistics
+    import time
+
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.thread_time()
+        fn()
+        times.append(time.thread_time() - t0)
+    return statistics.median(times)
+
+
+def cost_sweep(frames, *, img_size: int = 112, patch_size: int = 16, dim: int = 192, heads: int = 3,
+               repeats: int = 7, time_it: bool = True, memory: bool = True, progress: bool = False):
+    """Measure one layer of each kind in :data:`COST_KINDS` for every ``T`` in ``frames``.
+
+    Each row: ``T``, ``tokens``, ``macs_<kind>`` (FlopCounterMode / 2), ``analytic_<kind>``
+    (``model.macs()``), ``attn_<kind>`` (attention matrices only); with ``memory``:
+    ``act_<kind>`` (peak bytes of live activations, :func:`peak_tensor_bytes`) and ``mem_<kind>``
+    (peak extra resident memory, ``companion.bench.peak_memory``, median of 3: noisy, the
+    allocator reuses freed pages); with ``time_it``: ``ms_<kind>`` (wall ms, joint and factorised
+    each alternated with divided by ``companion.bench.compare_speed``), ``ratio_joint`` /
+    ``ratio_factorised`` (wall time relative to divided) and ``cpu_ms_<kind>`` (median CPU time
+    of the calling thread — insensitive to other processes when PyTorch runs one thread).
+    """
+    import statistics
+
+    from tqdm.auto import tqdm
+
+    from companion.bench import compare_speed, peak_memory
+
+    n = (img_size // patch_size) ** 2
+    rows = []
+    for t in tqdm(list(frames), desc="frames", disable=not progress):
+        clip = torch.rand(1, 3, t, img_size, img_size)
+        models = {k: cost_model(k, t, img_size=img_size, patch_size=patch_size, dim=dim, heads=heads)
+                  for k in COST_KINDS}
+        row = {"T": t, "tokens": n * t, "N": n, "D": dim}
+        with torch.no_grad():
+            for k, m in models.items():
+                row[f"macs_{k}"] = count_macs(m, clip)
+                row[f"analytic_{k}"] = m.macs()
+                row[f"attn_{k}"] = attention_matrix_macs(k, n, t, dim)
+                if memory:
+                    row[f"act_{k}"] = peak_tensor_bytes(lambda m=m: m(clip))
+                    row[f"mem_{k}"] = statistics.median(peak_memory(lambda m=m: m(clip)) for _ in range(3))
+            if time_it:
+                jd = compare_speed(lambda: models["joint"](clip), lambda: models["divided"](clip),
+                                   repeats=repeats, names=("joint", "divided"))
+                fd = compare_speed(lambda: models["factorised"](clip), lambda: models["divided"](clip),
+                                   repeats=repeats, names=("factorised", "divided"))
+                row.update(ms_joint=jd.median_a_s * 1e3,
+                           ms_divided=statistics.median([jd.median_b_s, fd.median_b_s]) * 1e3,
+                           ms_factorised=fd.median_a_s * 1e3, ratio_joint=jd.ratio,
+                           ratio_factorised=fd.ratio)
+                for k, m in models.items():
+                    row[f"cpu_ms_{k}"] = _median_thread_time(lambda m=m: m(clip), repeats) * 1e3
+        rows.append(row)
+    return rows
+
+
+def first_below(frames, a, b):
+    """Smallest T from which ``a[T] < b[T]`` holds for it and every larger T (None if never)."""
+    frames = list(frames)
+    for i, t in enumerate(frames):
+        if all(x < y for x, y in zip(a[i:], b[i:])):
+            return t
+    return None
+
+
+def plot_cost_sweep(rows, path=None):
+    """MACs (with the theoretical curves), memory and time against T; returns the figure."""
+    import matplotlib.pyplot as plt
+
+    ts = [r["T"] for r in rows]
+    colours = {"joint": "tab:red", "divided": "tab:blue", "factorised": "tab:green"}
+    panels = [("macs", "GMACs (FlopCounterMode / 2)", 1e-9)]
+    if "act_joint" in rows[0]:
+        panels.append(("act", "peak live activations (MB)", 1e-6))
+        panels.append(("mem", "peak extra RSS (MB, noisy)", 1e-6))
+    if "cpu_ms_joint" in rows[0]:
+        panels.append(("cpu_ms", "CPU time per clip (ms)", 1.0))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.8), squeeze=False)
+    for ax, (key, label, scale) in zip(axes[0], panels):
+        for k, c in colours.items():
+            ax.plot(ts, [r[f"{key}_{k}"] * scale for r in rows], "o-", color=c, ms=4, label=f"{k} (measured)")
+        if key == "macs":
+            last = rows[-1]  # attention-only theory, scaled to meet the measurement at the largest T
+            for k, form in (("joint", "(NT)²"), ("divided", "NT(N+T)")):
+                s = last[f"macs_{k}"] / last[f"attn_{k}"]
+                ax.plot(ts, [r[f"attn_{k}"] * s * scale for r in rows], "--", color=colours[k],
+                        alpha=0.6, label=f"∝ {form}")
+            x = predicted_crossover(rows[0]["N"], rows[0]["D"])
+            ax.axvline(x, color="grey", ls=":", label=f"predicted crossover T≈{x:.1f}")
+        ax.set_xlabel(f"frames T (N = {rows[0]['N']} patches each)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    axes[0][0].set_title(f"one layer, D = {rows[0]['D']}, batch 1")
+    fig.tight_layout()
+    if path:
+        fig.savefig(path, dpi=100)
+    return fig

@@ -34,6 +34,7 @@ class SmallCNN2d(nn.Module):
                  dropout: float = 0.0):
         super().__init__()
         self.in_channels = in_channels
+        self.input_rank = 4  # inflate() sets 5: the same network then takes clips
         self.conv1 = nn.Conv2d(in_channels, widths[0], 5, stride=2, padding=2, bias=False)
         self.bn1 = nn.BatchNorm2d(widths[0])
         self.relu = nn.ReLU(inplace=True)
@@ -48,7 +49,10 @@ class SmallCNN2d(nn.Module):
         self.fc = nn.Linear(cin, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_image(x, name="SmallCNN2d", channels=self.in_channels)
+        if self.input_rank == 5:
+            check_clip(x, name="SmallCNN2d (inflated)", channels=self.in_channels)
+        else:
+            check_image(x, name="SmallCNN2d", channels=self.in_channels)
         x = self.body(self.relu(self.bn1(self.conv1(x))))
         return self.fc(self.dropout(self.pool(x).flatten(1)))
 

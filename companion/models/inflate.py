@@ -99,7 +99,7 @@ def _inflate_module(m: nn.Module, t: int, stem_t: int, first: list) -> nn.Module
                             ceil_mode=m.ceil_mode, count_include_pad=m.count_include_pad)
     if isinstance(m, nn.AdaptiveAvgPool2d):
         return nn.AdaptiveAvgPool3d((1,) + _pair(m.output_size))
-    if "2d" in type(m).__name__.lower():
+    if type(m).__module__.startswith("torch.nn") and type(m).__name__.lower().endswith("2d"):
         raise ValueError(f"inflate() does not know how to inflate {type(m).__name__}; supported 2D "
                          "modules: Conv2d, BatchNorm2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d")
     for name, child in list(m.named_children()):
@@ -137,4 +137,6 @@ def inflate(model2d: nn.Module, *, time_kernel: int = 3, stem_time_kernel: int =
     if any(isinstance(m, (nn.Conv3d, nn.BatchNorm3d)) for m in model2d.modules()):
         raise ValueError("the model already contains 3D layers; inflate() expects a 2D network")
     net = _inflate_module(copy.deepcopy(model2d), time_kernel, stem_time_kernel, [True])
+    if hasattr(net, "input_rank"):  # networks that validate their input rank (companion's SmallCNN2d)
+        net.input_rank = 5
     return I3D(net, convs[0].in_channels, min_frames)

@@ -25,9 +25,31 @@ from torch import nn
 from companion.models.attention import Block, Mlp, MultiHeadSelfAttention
 from companion.models.tubelets import SpaceTimePositionEmbedding, TubeletEmbedding, token_grid
 
-__all__ = ["TimeSformer", "DividedBlock", "timesformer", "ATTENTION_KINDS"]
+__all__ = ["TimeSformer", "DividedBlock", "timesformer", "ATTENTION_KINDS", "temporal_sequences",
+           "train_on_actions", "reversal_pair_accuracy", "ACTIONS_MODEL", "ACTIONS_FIT",
+           "spatial_sequences"]
 
 ATTENTION_KINDS = ("divided", "joint", "space")
+
+
+def temporal_sequences(patches: torch.Tensor, num_frames: int, num_patches: int) -> torch.Tensor:
+    """``(B, T N, D)`` (frame-major) -> ``(B N, T, D)``: one sequence per spatial position,
+    holding that position in every frame — what temporal attention attends over."""
+    b, _, d = patches.shape
+    return patches.reshape(b, num_frames, num_patches, d).transpose(1, 2).reshape(b * num_patches, num_frames, d)
+
+
+def from_temporal_sequences(x: torch.Tensor, num_frames: int, num_patches: int) -> torch.Tensor:
+    """Inverse of :func:`temporal_sequences`: ``(B N, T, D)`` -> ``(B, T N, D)``."""
+    d = x.shape[-1]
+    b = x.shape[0] // num_patches
+    return x.reshape(b, num_patches, num_frames, d).transpose(1, 2).reshape(b, num_frames * num_patches, d)
+
+
+def spatial_sequences(patches: torch.Tensor, num_frames: int, num_patches: int) -> torch.Tensor:
+    """``(B, T N, D)`` -> ``(B T, N, D)``: one sequence per frame — what spatial attention sees."""
+    b, _, d = patches.shape
+    return patches.reshape(b * num_frames, num_patches, d)
 
 
 class DividedBlock(nn.Module):
@@ -49,15 +71,15 @@ class DividedBlock(nn.Module):
         b, _, d = x.shape
         t, n = num_frames, num_patches
         cls, patches = x[:, :1], x[:, 1:]
-        # temporal: (B, T, N, D) -> (B N, T, D): one sequence per spatial position
-        xt = patches.reshape(b, t, n, d).transpose(1, 2).reshape(b * n, t, d)
+        # temporal: (B, T N, D) -> (B N, T, D): one sequence per spatial position
+        xt = temporal_sequences(patches, t, n)
         xt = xt + self.temporal_fc(self.temporal_attn(self.temporal_norm1(xt)))
-        xt = xt.reshape(b, n, t, d).transpose(1, 2)                      # (B, T, N, D)
+        xt = from_temporal_sequences(xt, t, n)                           # (B, T N, D)
         # spatial: (B T, 1 + N, D): one sequence per frame, the class token copied into each
-        xs = torch.cat([cls.unsqueeze(1).expand(b, t, 1, d), xt], dim=2).reshape(b * t, 1 + n, d)
+        xs = torch.cat([cls.expand(b, t, d).reshape(b * t, 1, d), spatial_sequences(xt, t, n)], dim=1)
         ys = self.attn(self.norm1(xs)).reshape(b, t, 1 + n, d)
         cls_update = ys[:, :, 0].mean(dim=1, keepdim=True)              # average the T copies
-        x = torch.cat([cls, xt.reshape(b, t * n, d)], dim=1) + torch.cat(
+        x = torch.cat([cls, xt], dim=1) + torch.cat(
             [cls_update, ys[:, :, 1:].reshape(b, t * n, d)], dim=1)
         return x + self.mlp(self.norm2(x))
 
@@ -166,3 +188,75 @@ def timesformer(*, attention: str = "divided", num_frames: int = 8, img_size=224
                        in_channels=in_channels, dim=dim, depth=depth, heads=heads,
                        mlp_ratio=mlp_ratio, num_classes=num_classes, attention=attention,
                        backend=backend)
+
+
+# --------------------------------------------------------------------------------------------
+# The companion's small recipe on the synthetic actions of 26.2 (used by the benchmark, the
+# training script and notebook 26_3_2)
+# --------------------------------------------------------------------------------------------
+
+#: Small TimeSformer on the synthetic actions: 8 frames of 32x32, patch 8 (16 positions x 8 frames
+#: = 128 tokens), width 64, 3 blocks, 4 heads.
+ACTIONS_MODEL = dict(num_frames=8, img_size=32, patch_size=8, dim=64, depth=3, heads=4, num_classes=8)
+ACTIONS_FIT = dict(epochs=12, batch_size=16, lr=1e-3, weight_decay=0.05, warmup_steps=100, seed=0)
+ACTIONS_DATA = dict(n_train=2400, n_val=800, train_seed=1, val_seed=2)
+
+
+def actions_datasets(n_train: int = ACTIONS_DATA["n_train"], n_val: int = ACTIONS_DATA["n_val"], *,
+                     train_seed: int = ACTIONS_DATA["train_seed"], val_seed: int = ACTIONS_DATA["val_seed"]):
+    """Training and held-out :class:`~companion.synthetic.actions.ActionClips` (cached), disjoint seeds."""
+    from companion.synthetic.actions import ActionClips
+
+    kw = dict(num_frames=ACTIONS_MODEL["num_frames"], size=ACTIONS_MODEL["img_size"], cache=True)
+    return ActionClips(n_train, seed=train_seed, **kw), ActionClips(n_val, seed=val_seed, **kw)
+
+
+def reversal_pair_accuracy(logits: torch.Tensor, labels: torch.Tensor, pairs) -> float:
+    """Accuracy of telling a class from its time reversal: for each clip whose label is in a
+    pair ``(a, b)``, the prediction is whichever of the two logits is larger. Chance = 0.5."""
+    correct, total = 0, 0
+    for a, b in pairs:
+        sel = (labels == a) | (labels == b)
+        if sel.any():
+            pred = torch.where(logits[sel, a] >= logits[sel, b], a, b)
+            correct += int((pred == labels[sel]).sum())
+            total += int(sel.sum())
+    if total == 0:
+        raise ValueError("no clip of any reversal pair in labels")
+    return correct / total
+
+
+def train_on_actions(attention: str = "divided", *, epochs: int | None = None, n_train: int | None = None,
+                     n_val: int | None = None, threads: int | None = 1, progress: bool = True,
+                     **fit_overrides):
+    """Train the :data:`ACTIONS_MODEL` TimeSformer on synthetic actions with ``companion.training.fit``.
+
+    Returns ``(model, history, report)``; ``report`` holds held-out accuracy, reversal-pair
+    accuracy, the CPU seconds (``time.process_time``) and wall seconds of data generation +
+    training, and the settings. ``threads=1`` pins PyTorch to one thread, so CPU seconds bound the
+    wall time on an idle core.
+    """
+    import time
+
+    from companion.config import seed_everything
+    from companion.synthetic.actions import REVERSAL_PAIRS
+    from companion.training import evaluate, fit, predict
+
+    if threads:
+        torch.set_num_threads(threads)
+    fit_kw = {**ACTIONS_FIT, **fit_overrides}
+    if epochs is not None:
+        fit_kw["epochs"] = epochs
+    seed_everything(fit_kw["seed"])
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    train, val = actions_datasets(n_train or ACTIONS_DATA["n_train"], n_val or ACTIONS_DATA["n_val"])
+    model = timesformer(attention=attention, **ACTIONS_MODEL)
+    hist = fit(model, train, val, progress=progress, desc=f"{attention}", **fit_kw)
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    logits, labels = predict(model, val, batch_size=100)
+    ev = evaluate(model, val, batch_size=100)
+    report = dict(attention=attention, held_out_acc=ev["acc"], train_acc=hist.train_acc[-1],
+                  pair_acc=reversal_pair_accuracy(logits, labels, REVERSAL_PAIRS),
+                  cpu_s=cpu, wall_s=wall, threads=torch.get_num_threads(), n_train=len(train),
+                  n_val=len(val), fit=fit_kw, model=dict(ACTIONS_MODEL), confusion=ev["confusion"].tolist())
+    return model, hist, report

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 __all__ = ["TubeletEmbedding", "SpaceTimePositionEmbedding", "check_clip", "token_grid",
            "num_tokens", "inflate_patch_embedding", "resize_spatial_pos", "resize_temporal_pos",
-           "sincos_table"]
+           "sincos_table", "central_frame_kernel"]
 
 
 def _pair(v, name: str) -> tuple[int, int]:
@@ -109,6 +109,17 @@ class TubeletEmbedding(nn.Module):
         return inflate_patch_embedding(conv2d, tubelet_size, mode)
 
 
+def central_frame_kernel(weight2d: torch.Tensor, tubelet_size: int) -> torch.Tensor:
+    """A 2D kernel ``(D, C, p, p)`` placed in the central slot ``t // 2`` of a zero 3D kernel
+    ``(D, C, t, p, p)`` (ViViT's "central frame" initialisation)."""
+    tubelet_size = _positive_int(tubelet_size, "tubelet_size")
+    if weight2d.dim() != 4:
+        raise ValueError(f"expected a 2D conv kernel (D, C, p, p), got shape {tuple(weight2d.shape)}")
+    w3 = weight2d.new_zeros(weight2d.shape[0], weight2d.shape[1], tubelet_size, *weight2d.shape[2:])
+    w3[:, :, tubelet_size // 2] = weight2d
+    return w3
+
+
 def inflate_patch_embedding(conv2d: nn.Conv2d, tubelet_size: int, mode: str = "central") -> TubeletEmbedding:
     """A tubelet embedding built from a 2D patch embedding (a ``Conv2d`` with stride = kernel).
 
@@ -130,11 +141,10 @@ def inflate_patch_embedding(conv2d: nn.Conv2d, tubelet_size: int, mode: str = "c
                            tubelet_size)
     w2 = conv2d.weight.detach()
     with torch.no_grad():
-        w3 = torch.zeros_like(emb.proj.weight)
         if mode == "central":
-            w3[:, :, tubelet_size // 2] = w2
+            w3 = central_frame_kernel(w2, tubelet_size)
         else:
-            w3[:] = (w2 / tubelet_size).unsqueeze(2)
+            w3 = (w2 / tubelet_size).unsqueeze(2).expand_as(emb.proj.weight)
         emb.proj.weight.copy_(w3)
         if conv2d.bias is not None:
             emb.proj.bias.copy_(conv2d.bias.detach())

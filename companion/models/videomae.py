@@ -30,8 +30,9 @@ from companion.models.attention import Block
 from companion.models.timesformer import _init_linear
 from companion.models.tubelets import SpaceTimePositionEmbedding, TubeletEmbedding, token_grid
 
-__all__ = ["tube_mask", "random_token_mask", "patchify", "unpatchify", "normalized_pixel_target",
-           "VideoMAEEncoder", "VideoMAE", "VideoMAEClassifier", "videomae", "videomae_classifier"]
+__all__ = ["tube_mask", "tube_mask_from_scores", "random_token_mask", "patchify", "unpatchify", "normalized_pixel_target",
+           "VideoMAEEncoder", "VideoMAE", "VideoMAEClassifier", "videomae", "videomae_classifier",
+           "pretrain", "TINY_MAE"]
 
 
 def _check_ratio(ratio) -> float:
@@ -51,12 +52,21 @@ def tube_mask(batch: int, num_slots: int, num_patches: int, ratio: float = 0.9, 
     for v, name in ((batch, "batch"), (num_slots, "num_slots"), (num_patches, "num_patches")):
         if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
             raise ValueError(f"{name} must be a positive int, got {v!r}")
-    n_mask = int(ratio * num_patches)
     scores = torch.rand(batch, num_patches, generator=generator)
-    order = scores.argsort(dim=1)
-    spatial = torch.zeros(batch, num_patches, dtype=torch.bool)
+    return tube_mask_from_scores(scores, num_slots, ratio)
+
+
+def tube_mask_from_scores(scores: torch.Tensor, num_slots: int, ratio: float = 0.9) -> torch.Tensor:
+    """The deterministic core of :func:`tube_mask`: given one random score per spatial position
+    ``(B, N)``, mask the ``int(ratio * N)`` positions with the LOWEST scores, in all ``num_slots``
+    temporal slots. Returns bool ``(B, num_slots, N)``."""
+    ratio = _check_ratio(ratio)
+    b, n = scores.shape
+    n_mask = int(ratio * n)
+    order = scores.argsort(dim=1, stable=True)
+    spatial = torch.zeros(b, n, dtype=torch.bool)
     spatial.scatter_(1, order[:, :n_mask], True)
-    return spatial[:, None, :].expand(batch, num_slots, num_patches).clone()
+    return spatial[:, None, :].expand(b, num_slots, n).clone()
 
 
 def random_token_mask(batch: int, num_slots: int, num_patches: int, ratio: float = 0.9, *,
@@ -276,3 +286,62 @@ def videomae_classifier(*, num_classes: int, encoder: VideoMAEEncoder | None = N
     elif encoder_kwargs:
         raise ValueError(f"pass either encoder= or size keywords, not both (got {sorted(encoder_kwargs)})")
     return VideoMAEClassifier(encoder, num_classes)
+
+
+# --------------------------------------------------------------------------------------------
+# A tiny CPU recipe on the synthetic actions (scripts/train_videomae_tiny.py, notebook 26_3_4)
+# --------------------------------------------------------------------------------------------
+
+#: Tiny VideoMAE: 8 frames of 32x32, tubelet 2x8x8 -> 4 slots x 16 positions = 64 tokens; encoder
+#: the size of the small TimeSformer (width 64, 3 blocks, 4 heads), decoder width 32, 1 block.
+#: With only 16 positions per slot, ratio 0.9 would leave 1 of 16 (int(0.9*16) = 14 masked, 2 left);
+#: the tiny recipe uses 0.75 (12 masked, 4 visible per slot).
+TINY_MAE = dict(num_frames=8, img_size=32, patch_size=8, tubelet_size=2, dim=64, depth=3, heads=4,
+                decoder_dim=32, decoder_depth=1, decoder_heads=2, mask_ratio=0.75)
+
+
+def pretrain(model: VideoMAE, dataset, *, epochs: int, batch_size: int = 32, lr: float = 1.5e-3,
+             weight_decay: float = 0.05, warmup_steps: int = 50, seed: int = 0,
+             max_seconds: float | None = None, progress: bool = True) -> list[float]:
+    """Masked-autoencoder pretraining on the clips of ``dataset`` (labels ignored): AdamW, linear
+    warm-up then cosine. Returns the per-step losses. ``max_seconds`` stops early (CPU time)."""
+    import time
+
+    from tqdm.auto import tqdm
+
+    from companion.config import seed_everything
+
+    seed_everything(seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, betas=(0.9, 0.95))
+    n = len(dataset)
+    steps_per_epoch = max(1, n // batch_size)
+    total = steps_per_epoch * epochs
+    gen = torch.Generator().manual_seed(seed)
+    losses: list[float] = []
+    t0 = time.process_time()
+    bar = tqdm(total=total, desc="pretrain", disable=not progress)
+    model.train()
+    for epoch in range(epochs):
+        perm = torch.randperm(n, generator=gen)
+        for b in range(steps_per_epoch):
+            step = len(losses)
+            scale = (step + 1) / warmup_steps if step < warmup_steps else \
+                0.5 * (1 + math.cos(math.pi * (step - warmup_steps) / max(1, total - warmup_steps)))
+            for group in opt.param_groups:
+                group["lr"] = lr * scale
+            clips = torch.stack([dataset[int(i)][0] for i in perm[b * batch_size:(b + 1) * batch_size]])
+            mask = model.make_mask(clips, generator=gen)
+            loss, _, _ = model(clips, mask)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+            bar.update(1)
+            bar.set_postfix(loss=f"{losses[-1]:.3f}")
+            if max_seconds is not None and time.process_time() - t0 > max_seconds:
+                bar.close()
+                model.eval()
+                return losses
+    bar.close()
+    model.eval()
+    return losses

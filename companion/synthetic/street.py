@@ -472,7 +472,9 @@ class StreetScene:
         return path
 
 
-def _random_people(rng: np.random.Generator, n: int, T: int, W: int, H: int, horizon: float) -> list[PersonSpec]:
+def _random_people(rng: np.random.Generator, n: int, T: int, W: int, H: int, horizon: float,
+                   fps: float = 10.0) -> list[PersonSpec]:
+    """Random walkers at 35-75 pixels per *second* (so a higher ``fps`` means smaller steps)."""
     people = []
     y_lo, y_hi = horizon + 0.2 * (H - horizon), H - 4
     for _ in range(n):
@@ -494,7 +496,7 @@ def _random_people(rng: np.random.Generator, n: int, T: int, W: int, H: int, hor
             x_in = -m if side else W + m
             x_turn = rng.uniform(0.3 * W, 0.7 * W)
             wp = [(x_in, y0), (x_turn, y0 + rng.normal(0, 6)), (x_in, y0 + rng.normal(0, 6))]
-        spec = random_person(rng, wp)
+        spec = random_person(rng, wp, speeds=float(rng.uniform(35.0, 75.0)) / fps)
         length = float(np.sum(np.linalg.norm(np.diff(np.asarray(wp), axis=0), axis=1)))
         dur = length / float(np.mean(spec.speeds))
         spec.start_frame = float(rng.uniform(-0.7 * dur, max(1.0, T - 0.3 * dur)))
@@ -540,7 +542,7 @@ def make_street_scene(seed: int = 0, num_frames: int = 200, size: tuple[int, int
 
     specs: list[PersonSpec] = list(people) if people is not None else []
     if people is None or add_random:
-        specs += _random_people(rng, int(num_people), T, W, H, hz)
+        specs += _random_people(rng, int(num_people), T, W, H, hz, float(fps))
     if len(specs) > 254:
         raise ValueError(f"at most 254 people per scene, got {len(specs)}")
     if occluders is True:

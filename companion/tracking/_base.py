@@ -9,7 +9,6 @@ row i of the input), so the output can be zipped with the input.
 
 from __future__ import annotations
 
-import copy
 import math
 
 import numpy as np
@@ -43,21 +42,20 @@ def read_detections(detections):
         if conf.shape != (n,):
             raise ValueError(f"detections.confidence has {conf.shape[0]} values for {n} boxes; "
                              "expected one score per box")
-        if not np.isfinite(conf).all():
+        if n and not np.isfinite(conf).all():
             raise ValueError("detections.confidence contains NaN or infinite scores")
     if n:
-        finite = np.isfinite(xyxy).all(1)
-        if not finite.all():
-            i = int(np.argmin(finite))
-            raise ValueError(f"detections.xyxy row {i} has NaN or infinite coordinates ({xyxy[i].tolist()}); "
-                             "filter such boxes out before tracking")
-        w, h = xyxy[:, 2] - xyxy[:, 0], xyxy[:, 3] - xyxy[:, 1]
-        inv = (w < 0) | (h < 0)
-        if inv.any():
-            i = int(np.argmax(inv))
+        wh = xyxy[:, 2:] - xyxy[:, :2]
+        if not (np.isfinite(xyxy).all() and (wh >= 0).all()):
+            finite = np.isfinite(xyxy).all(1)
+            if not finite.all():
+                i = int(np.argmin(finite))
+                raise ValueError(f"detections.xyxy row {i} has NaN or infinite coordinates ({xyxy[i].tolist()}); "
+                                 "filter such boxes out before tracking")
+            i = int(np.argmax((wh < 0).any(1)))
             raise ValueError(f"detections.xyxy row {i} is not (x1, y1, x2, y2) with x1 <= x2, y1 <= y2: "
                              f"{xyxy[i].tolist()}")
-        usable = (w > 0) & (h > 0)
+        usable = (wh > 0).all(1)
     else:
         usable = np.zeros(0, bool)
     return xyxy, conf, usable
@@ -65,8 +63,10 @@ def read_detections(detections):
 
 def with_tracker_ids(detections, ids: np.ndarray):
     """A shallow copy of ``detections`` with ``tracker_id`` set (input order kept)."""
-    out = copy.copy(detections)
-    out.data = dict(detections.data) if getattr(detections, "data", None) is not None else {}
+    out = object.__new__(type(detections))
+    out.__dict__.update(detections.__dict__)
+    data = out.__dict__.get("data")
+    out.data = dict(data) if data is not None else {}
     out.tracker_id = np.asarray(ids, dtype=int)
     return out
 

@@ -65,17 +65,20 @@ def xywh_to_xyxy(b):
 def xyxy_to_xyah(b):
     """(x1, y1, x2, y2) -> (cx, cy, w/h, h). A zero-height box gives a = inf (reject it first)."""
     b = np.asarray(b, dtype=np.float64)
-    w, h = b[..., 2] - b[..., 0], b[..., 3] - b[..., 1]
+    out = np.empty(b.shape)
+    out[..., :2] = (b[..., :2] + b[..., 2:]) * 0.5
+    out[..., 3] = b[..., 3] - b[..., 1]
     with np.errstate(divide="ignore", invalid="ignore"):
-        a = w / h
-    return np.stack([(b[..., 0] + b[..., 2]) / 2, (b[..., 1] + b[..., 3]) / 2, a, h], axis=-1)
+        out[..., 2] = (b[..., 2] - b[..., 0]) / out[..., 3]
+    return out
 
 
 def xyah_to_xyxy(z):
     z = np.asarray(z, dtype=np.float64)
-    w = z[..., 2] * z[..., 3]
-    return np.stack([z[..., 0] - w / 2, z[..., 1] - z[..., 3] / 2,
-                     z[..., 0] + w / 2, z[..., 1] + z[..., 3] / 2], axis=-1)
+    half = np.empty(z.shape[:-1] + (2,))
+    half[..., 1] = z[..., 3] * 0.5
+    half[..., 0] = z[..., 2] * half[..., 1]
+    return np.concatenate([z[..., :2] - half, z[..., :2] + half], axis=-1)
 
 
 def xyxy_to_xysr(b):

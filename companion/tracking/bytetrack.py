@@ -24,14 +24,66 @@ all tracks: no Python object per track. Returns the input detections with ``trac
 from __future__ import annotations
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 
 from companion.tracking._base import check_fraction, read_detections, with_tracker_ids
-from companion.tracking.assignment import fuse_score as _fuse
-from companion.tracking.assignment import linear_assignment
 from companion.tracking.boxes import box_iou, xyah_to_xyxy, xyxy_to_xyah
 from companion.tracking.kalman import XYAHKalman
 
 __all__ = ["ByteTrack"]
+
+_EMPTY = np.zeros(0, np.int64)
+_F8 = np.eye(8)
+_F8[:4, 4:] = np.eye(4)
+_KRON_FT = np.kron(_F8, _F8).T.copy()
+_DIAG64 = np.arange(0, 64, 9)
+
+
+def _match(iou, rows, cols, scores, max_cost):
+    """Optimal matching of tracks ``rows`` to boxes ``cols`` on cost 1 - IoU (x score if given),
+    pairs above ``max_cost`` forbidden. Returns matched rows, matched cols, unmatched rows,
+    unmatched cols (all as global indices)."""
+    if iou is None or len(rows) == 0 or len(cols) == 0:
+        return _EMPTY, _EMPTY, rows, cols
+    sim = iou[rows][:, cols]
+    if scores is not None:
+        sim = sim * scores[cols]
+    allowed = sim >= 1.0 - max_cost
+    if not allowed.any():
+        return _EMPTY, _EMPTY, rows, cols
+    r, c = linear_sum_assignment(np.where(allowed, 1.0 - sim, 2.0 + min(sim.shape)))
+    ok = allowed[r, c]
+    r, c = r[ok], c[ok]
+    ur = np.ones(len(rows), bool)
+    ur[r] = False
+    uc = np.ones(len(cols), bool)
+    uc[c] = False
+    return rows[r], cols[c], rows[ur], cols[uc]
+
+
+def _kf_predict(kf, mean, cov):
+    """XYAHKalman.predict without the input checks (hot path): vec(F P F^T) = (F kron F) vec(P)."""
+    n = len(mean)
+    P = cov.reshape(n, 64) @ _KRON_FT
+    P[:, _DIAG64] += (mean[:, 3:4] * kf._q_scale + kf._q_const) ** 2
+    m = mean.copy()
+    m[:, :4] += mean[:, 4:]
+    return m, P.reshape(n, 8, 8)
+
+
+def _kf_update(kf, mean, cov, z):
+    """XYAHKalman.update without the input checks (hot path)."""
+    S = cov[:, :4, :4] + _diag4((mean[:, 3:4] * kf._r_scale + kf._r_const) ** 2)
+    PHt = cov[:, :, :4]
+    K = np.linalg.solve(S, PHt.transpose(0, 2, 1)).transpose(0, 2, 1)
+    mean = mean + (K @ (z - mean[:, :4])[:, :, None])[:, :, 0]
+    return mean, cov - K @ PHt.transpose(0, 2, 1)
+
+
+def _diag4(v):
+    out = np.zeros((len(v), 4, 4))
+    out[:, [0, 1, 2, 3], [0, 1, 2, 3]] = v
+    return out
 
 _TRACKED, _LOST = 1, 2
 
@@ -44,12 +96,17 @@ class ByteTrack:
     ``mot20`` False (True turns score fusion off, as the authors did on MOT20),
     ``low_thresh`` 0.1, ``second_match_thresh`` 0.5, ``unconfirmed_match_thresh`` 0.7,
     ``new_track_thresh`` ``track_thresh + 0.1``, ``duplicate_iou`` 0.85.
+
+    ``second_stage_lost=True`` (not in the paper) also offers *lost* tracks to the low-score
+    boxes of stage 2, so a person whose occluded detections flicker on and off is not lost for
+    good after the first missing box; the reference implementation leaves lost tracks to stage 1.
     """
 
     def __init__(self, track_thresh: float = 0.5, track_buffer: int = 30, match_thresh: float = 0.8,
                  frame_rate: float = 30.0, *, mot20: bool = False, low_thresh: float = 0.1,
                  second_match_thresh: float = 0.5, unconfirmed_match_thresh: float = 0.7,
-                 new_track_thresh: float | None = None, duplicate_iou: float = 0.85):
+                 new_track_thresh: float | None = None, duplicate_iou: float = 0.85,
+                 second_stage_lost: bool = False):
         self.track_thresh = check_fraction("track_thresh", track_thresh)
         self.low_thresh = check_fraction("low_thresh", low_thresh)
         if self.low_thresh > self.track_thresh:
@@ -68,6 +125,7 @@ class ByteTrack:
         self.frame_rate = float(frame_rate)
         self.max_time_lost = int(self.frame_rate / 30.0 * self.track_buffer)
         self.fuse = not mot20
+        self.second_stage_lost = bool(second_stage_lost)
         self.kf = XYAHKalman()
         self.reset()
 
@@ -110,56 +168,44 @@ class ByteTrack:
         self.frame_id += 1
         fid = self.frame_id
         n = len(xyxy)
-        if n == 0 and len(self.state) == 0:
+        state, activated = self.state, self.activated
+        N = len(state)
+        if n == 0 and N == 0:
             return with_tracker_ids(detections, np.zeros(0, int))
 
         high = usable & (conf > self.track_thresh)
         hi_idx = np.flatnonzero(high)
         lo_idx = np.flatnonzero(usable & (conf > self.low_thresh) & ~high)
 
-        state, activated = self.state, self.activated
         tracked = state == _TRACKED
-        pool_idx = np.flatnonzero((tracked & activated) | (state == _LOST))
-        unconf_idx = np.flatnonzero(tracked & ~activated)
+        in_pool = activated | ~tracked  # confirmed (tracked or lost) tracks
+        pool_idx = np.flatnonzero(in_pool)
+        unconf_idx = np.flatnonzero(~in_pool)
 
         if len(pool_idx):
             m = self.mean[pool_idx]
-            m[state[pool_idx] != _TRACKED, 7] = 0.0  # a lost track's height stops changing
-            self.mean[pool_idx], self.cov[pool_idx] = self.kf.predict(m, self.cov[pool_idx])
-        boxes = xyah_to_xyxy(self.mean[:, :4]) if len(self.mean) else np.zeros((0, 4))
+            m[~tracked[pool_idx], 7] = 0.0  # a lost track's height stops changing
+            self.mean[pool_idx], self.cov[pool_idx] = _kf_predict(self.kf, m, self.cov[pool_idx])
+        iou = box_iou(xyah_to_xyxy(self.mean[:, :4]), xyxy) if N and n else None
 
         # stage 1: confirmed + lost tracks vs high-score boxes, score-fused IoU cost
-        cost = 1.0 - box_iou(boxes[pool_idx], xyxy[hi_idx])
-        if self.fuse:
-            cost = _fuse(cost, conf[hi_idx])
-        m1, u_trk, u_det = linear_assignment(cost, self.match_thresh)
-        upd_t = [pool_idx[m1[:, 0]]]
-        upd_d = [hi_idx[m1[:, 1]]]
+        t1, d1, u_trk, u_det = _match(iou, pool_idx, hi_idx, conf if self.fuse else None, self.match_thresh)
 
         # stage 2: the still-tracked leftovers vs low-score boxes, plain IoU
-        r_idx = pool_idx[u_trk]
-        r_idx = r_idx[state[r_idx] == _TRACKED]
-        cost2 = 1.0 - box_iou(boxes[r_idx], xyxy[lo_idx])
-        m2, u_trk2, _ = linear_assignment(cost2, self.second_match_thresh)
-        upd_t.append(r_idx[m2[:, 0]])
-        upd_d.append(lo_idx[m2[:, 1]])
-        newly_lost = r_idx[u_trk2]
+        r_idx = u_trk if self.second_stage_lost else u_trk[tracked[u_trk]]
+        t2, d2, u_trk2, _ = _match(iou, r_idx, lo_idx, None, self.second_match_thresh)
+        newly_lost = u_trk2[tracked[u_trk2]]
 
         # stage 3: unconfirmed tracks vs the high boxes nobody took
-        left_hi = hi_idx[u_det]
-        cost3 = 1.0 - box_iou(boxes[unconf_idx], xyxy[left_hi])
-        if self.fuse:
-            cost3 = _fuse(cost3, conf[left_hi])
-        m3, u_unc, u_det3 = linear_assignment(cost3, self.unconfirmed_match_thresh)
-        upd_t.append(unconf_idx[m3[:, 0]])
-        upd_d.append(left_hi[m3[:, 1]])
+        t3, d3, u_unc, u_det3 = _match(iou, unconf_idx, u_det, conf if self.fuse else None,
+                                       self.unconfirmed_match_thresh)
 
-        upd_t = np.concatenate(upd_t)
-        upd_d = np.concatenate(upd_d)
-        det_of = np.full(len(state), -1, np.int64)
+        upd_t = np.concatenate([t1, t2, t3])
+        upd_d = np.concatenate([d1, d2, d3])
+        det_of = np.full(N, -1, np.int64)
         if len(upd_t):
-            self.mean[upd_t], self.cov[upd_t] = self.kf.update(self.mean[upd_t], self.cov[upd_t],
-                                                               xyxy_to_xyah(xyxy[upd_d]))
+            self.mean[upd_t], self.cov[upd_t] = _kf_update(self.kf, self.mean[upd_t], self.cov[upd_t],
+                                                           xyxy_to_xyah(xyxy[upd_d]))
             state[upd_t] = _TRACKED
             activated[upd_t] = True
             self.last[upd_t] = fid
@@ -167,13 +213,11 @@ class ByteTrack:
             det_of[upd_t] = upd_d
         state[newly_lost] = _LOST
 
-        keep = np.ones(len(state), bool)
-        keep[unconf_idx[u_unc]] = False  # an unconfirmed track gets one chance only
-        keep &= ~((state == _LOST) & (fid - self.last > self.max_time_lost))
+        keep = (state != _LOST) | (fid - self.last <= self.max_time_lost)
+        keep[u_unc] = False  # an unconfirmed track gets one chance only
 
         # new tracks from confident leftovers
-        new_d = left_hi[u_det3]
-        new_d = new_d[conf[new_d] >= self.new_track_thresh]
+        new_d = u_det3[conf[u_det3] >= self.new_track_thresh]
         if len(new_d):
             nm, nc = self.kf.initiate(xyxy_to_xyah(xyxy[new_d]))
             k = len(new_d)

@@ -116,6 +116,12 @@ class XYAHKalman:
         self.H = np.eye(4, 8)
         self.wp = float(std_weight_position)
         self.wv = float(std_weight_velocity)
+        # process std = h * scale + const (the aspect-ratio entries do not scale with h)
+        self._idx = np.arange(8)
+        self._q_scale = np.array([self.wp, self.wp, 0, self.wp, self.wv, self.wv, 0, self.wv])
+        self._q_const = np.array([0, 0, 1e-2, 0, 0, 0, 1e-5, 0])
+        self._r_scale = np.array([self.wp, self.wp, 0, self.wp])
+        self._r_const = np.array([0, 0, 1e-1, 0])
 
     # -- noise models (all scale with the box height h) ----------------------------------------
     def initial_std(self, h):
@@ -153,16 +159,22 @@ class XYAHKalman:
 
     def predict(self, mean, cov):
         mean, cov, single = _batch(mean, cov, 8)
-        Q = self._diag(self.process_std(mean[:, 3]))  # noise from the height before the step
-        mean = mean @ self.F.T
-        cov = self.F @ cov @ self.F.T + Q
-        return (mean[0], cov[0]) if single else (mean, cov)
+        # F = [[I, I], [0, I]], so F P F^T is four block sums; Q from the height before the step
+        h = mean[:, 3:4]
+        m = mean.copy()
+        m[:, :4] += mean[:, 4:]
+        P = cov.copy()
+        P[:, :4, :] += cov[:, 4:, :]
+        P[:, :, :4] += P[:, :, 4:]
+        P[:, self._idx, self._idx] += (h * self._q_scale + self._q_const) ** 2
+        return (m[0], P[0]) if single else (m, P)
 
     def project(self, mean, cov):
         """Measurement-space mean (N, 4) and innovation covariance ``S = H P H^T + R`` (N, 4, 4)."""
         mean, cov, single = _batch(mean, cov, 8)
-        R = self._diag(self.measurement_std(mean[:, 3]))
-        m, S = mean[:, :4].copy(), cov[:, :4, :4] + R
+        S = cov[:, :4, :4].copy()
+        S[:, self._idx[:4], self._idx[:4]] += (mean[:, 3:4] * self._r_scale + self._r_const) ** 2
+        m = mean[:, :4].copy()
         return (m[0], S[0]) if single else (m, S)
 
     def update(self, mean, cov, z):
@@ -170,9 +182,9 @@ class XYAHKalman:
         z = _measurements(z, len(mean))
         m, S = self.project(mean, cov)
         PHt = cov[:, :, :4]
-        K = np.linalg.solve(S, PHt.transpose(0, 2, 1)).transpose(0, 2, 1)
-        mean = mean + np.einsum("nij,nj->ni", K, z - m)
-        cov = cov - K @ S @ K.transpose(0, 2, 1)
+        K = np.linalg.solve(S, PHt.transpose(0, 2, 1)).transpose(0, 2, 1)  # P H^T S^-1
+        mean = mean + (K @ (z - m)[:, :, None])[:, :, 0]
+        cov = cov - K @ PHt.transpose(0, 2, 1)  # K S K^T = P H^T K^T
         return (mean[0], cov[0]) if single else (mean, cov)
 
     def gating_distance(self, mean, cov, z, only_position: bool = False) -> np.ndarray:

@@ -1,0 +1,125 @@
+"""26.3 TimeSformer: zero-initialised temporal parts (untrained divided == space-only on a
+static clip), joint == full attention over all tokens (parity with nn.TransformerEncoderLayer),
+divided temporal attention == joint attention masked to one spatial position, order blindness of
+the space-only model, exact MAC counts."""
+
+import pytest
+import torch
+from torch import nn
+
+from companion.models import DividedBlock, timesformer
+from companion.models.attention import count_macs
+
+KW = dict(num_frames=4, img_size=32, patch_size=8, dim=32, depth=2, heads=4, num_classes=5)
+
+
+def _pair():
+    torch.manual_seed(0)
+    div = timesformer(attention="divided", **KW).eval()
+    space = timesformer(attention="space", **KW).eval()
+    res = space.load_state_dict(div.state_dict(), strict=False)
+    assert not res.missing_keys
+    assert all("temporal" in k for k in res.unexpected_keys)   # only the temporal parts are extra
+    return div, space
+
+
+def test_temporal_parts_start_at_zero():
+    div = timesformer(attention="divided", **KW)
+    assert div.pos.temporal.abs().sum() == 0
+    for blk in div.blocks:
+        assert blk.temporal_fc.weight.abs().sum() == 0 and blk.temporal_fc.bias.abs().sum() == 0
+
+
+def test_untrained_divided_equals_space_only_on_repeated_frame():
+    div, space = _pair()
+    frame = torch.rand(3, 3, 1, 32, 32)
+    clip = frame.expand(3, 3, 4, 32, 32).contiguous()
+    torch.testing.assert_close(div(clip), space(clip), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(div.forward_features(clip), space.forward_features(clip),
+                               rtol=1e-5, atol=1e-6)
+    # ... which is the image model applied to the single frame
+    img = timesformer(attention="space", **{**KW, "num_frames": 1}).eval()
+    img.load_state_dict(space.state_dict())
+    torch.testing.assert_close(img(frame), div(clip), rtol=1e-5, atol=1e-6)
+
+
+def test_equivalence_needs_the_zero_init_and_the_static_clip():
+    div, space = _pair()
+    moving = torch.rand(2, 3, 4, 32, 32)
+    # the class token is shared across frames in the divided model, not in the space-only one
+    assert (div.forward_features(moving) - space.forward_features(moving)).abs().max() > 1e-3
+    static = torch.rand(2, 3, 1, 32, 32).expand(2, 3, 4, 32, 32).contiguous()
+    with torch.no_grad():
+        nn.init.normal_(div.blocks[0].temporal_fc.weight, std=0.1)
+    assert (div.forward_features(static) - space.forward_features(static)).abs().max() > 1e-3
+
+
+def test_joint_equals_full_attention_over_all_tokens():
+    torch.manual_seed(1)
+    joint = timesformer(attention="joint", **KW).eval()
+    layers = []
+    for blk in joint.blocks:
+        layer = nn.TransformerEncoderLayer(32, 4, 128, dropout=0.0, activation="gelu", batch_first=True,
+                                           norm_first=True, layer_norm_eps=1e-6).eval()
+        with torch.no_grad():
+            layer.self_attn.in_proj_weight.copy_(blk.attn.qkv.weight)
+            layer.self_attn.in_proj_bias.copy_(blk.attn.qkv.bias)
+            layer.self_attn.out_proj.weight.copy_(blk.attn.proj.weight)
+            layer.self_attn.out_proj.bias.copy_(blk.attn.proj.bias)
+            for mine, theirs in ((blk.norm1, layer.norm1), (blk.norm2, layer.norm2),
+                                 (blk.mlp.fc1, layer.linear1), (blk.mlp.fc2, layer.linear2)):
+                theirs.weight.copy_(mine.weight)
+                theirs.bias.copy_(mine.bias)
+        layers.append(layer)
+    clip = torch.rand(2, 3, 4, 32, 32)
+    with torch.no_grad():
+        tokens = joint.pos(joint.patch_embed(clip)).reshape(2, 4 * 16, 32)
+        z = torch.cat([(joint.cls_token + joint.cls_pos).expand(2, 1, 32), tokens], 1)  # 1 + T N tokens
+        for layer in layers:
+            z = layer(z)
+        want = joint.head(joint.norm(z)[:, 0])
+    torch.testing.assert_close(joint(clip), want, rtol=1e-5, atol=1e-5)
+
+
+def test_divided_temporal_attention_is_joint_attention_masked_to_one_position():
+    torch.manual_seed(2)
+    blk = DividedBlock(16, 2).eval()
+    b, t, n = 2, 3, 5
+    patches = torch.randn(b, t * n, 16)
+    # divided: reshape (B, T N, D) -> (B N, T, D), attend, reshape back
+    xt = patches.reshape(b, t, n, 16).transpose(1, 2).reshape(b * n, t, 16)
+    got = blk.temporal_attn(xt).reshape(b, n, t, 16).transpose(1, 2).reshape(b, t * n, 16)
+    # joint over all T N tokens, but token (t, i) may only see tokens (t', i)
+    pos = torch.arange(t * n) % n
+    mask = pos[:, None] == pos[None, :]
+    want = blk.temporal_attn(patches, mask)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_space_only_is_blind_to_frame_order_divided_is_not():
+    div, space = _pair()
+    with torch.no_grad():
+        for blk in div.blocks:
+            nn.init.normal_(blk.temporal_fc.weight, std=0.2)
+        nn.init.normal_(div.pos.temporal, std=0.5)
+    clip = torch.rand(2, 3, 4, 32, 32)
+    rev = clip.flip(2)
+    torch.testing.assert_close(space(clip), space(rev), rtol=1e-5, atol=1e-6)
+    assert (div.forward_features(clip) - div.forward_features(rev)).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("attention", ["divided", "joint", "space"])
+def test_mac_count_is_exact(attention):
+    m = timesformer(attention=attention, **KW)
+    assert count_macs(m, torch.rand(1, 3, 4, 32, 32)) == m.macs()
+    assert count_macs(m, torch.rand(1, 3, 8, 32, 32)) == m.macs(num_frames=8)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="attention must be one of"):
+        timesformer(attention="axial", **KW)
+    with pytest.raises(ValueError, match="multiple|divisible"):
+        timesformer(attention="divided", **{**KW, "img_size": 36})
+    m = timesformer(attention="divided", **KW)
+    with pytest.raises(ValueError, match="patch size 8"):
+        m(torch.rand(1, 3, 4, 30, 32))

@@ -1,0 +1,117 @@
+"""26.4 tools around RAFT: colour wheel (= torchvision.utils.flow_to_image), backward warping,
+EPE / >3px, the classical baselines' (x, y) convention, the synthetic generator's exact flow, and
+the stereo pair used as real ground truth."""
+
+import numpy as np
+import pytest
+import torch
+from torchvision.utils import flow_to_image
+
+from companion.flow import classical
+from companion.flow.evaluation import motorcycle_pair, score
+from companion.flow.metrics import endpoint_errors, epe, flow_metrics, outlier_share
+from companion.flow.viz import color_wheel, flow_to_color, warp_backward
+from companion.synthetic.flow import make_dataset, make_pair
+
+
+def test_flow_to_color_equals_torchvision():
+    g = torch.Generator().manual_seed(0)
+    batch = torch.randn(3, 2, 40, 50, generator=g) * 7
+    batch[1] *= 0.1  # normalised by the largest magnitude of the whole batch
+    assert torch.equal(flow_to_color(batch), flow_to_image(batch))
+    one = torch.randn(2, 33, 31, generator=g)
+    one[:, :4, :4] = 0
+    assert torch.equal(flow_to_color(one), flow_to_image(one))
+    assert color_wheel().shape == (55, 3)
+    assert torch.equal(flow_to_color(torch.zeros(2, 4, 4)), torch.full((3, 4, 4), 255, dtype=torch.uint8))
+    with pytest.raises(ValueError, match=r"\(2, H, W\)"):
+        flow_to_color(torch.zeros(3, 4, 4))
+
+
+def test_backward_warp_of_integer_shift_reconstructs_frame1():
+    g = torch.Generator().manual_seed(0)
+    frame2 = torch.rand(3, 20, 24, generator=g)
+    frame1 = torch.roll(frame2, shifts=(-1, -2), dims=(1, 2))  # frame1(p) = frame2(p + (2, 1))
+    flow = torch.zeros(2, 20, 24)
+    flow[0], flow[1] = 2.0, 1.0
+    rec = warp_backward(frame2, flow)
+    torch.testing.assert_close(rec[:, :-1, :-2], frame1[:, :-1, :-2])
+    assert rec[:, :, -1].abs().max() == 0  # sampled outside → zeros
+    with pytest.raises(ValueError, match="does not match"):
+        warp_backward(frame2, torch.zeros(2, 5, 5))
+
+
+def test_metrics_known_answers():
+    gt = np.zeros((2, 4, 5), np.float32)
+    pred = np.zeros_like(gt)
+    pred[0], pred[1] = 3.0, 4.0  # 5 px everywhere
+    pred[:, 0, 0] = 0.0  # one exact pixel
+    assert epe(pred, gt) == pytest.approx(5 * 19 / 20)
+    assert outlier_share(pred, gt) == pytest.approx(19 / 20)
+    gt[:, 0, 1] = np.inf  # missing ground truth is skipped
+    valid = np.ones((4, 5), bool)
+    valid[3] = False
+    e = endpoint_errors(pred, gt, valid)
+    assert e.numel() == 20 - 1 - 5
+    assert flow_metrics(pred, gt)["px3"] == pytest.approx(100 * 18 / 19)
+    with pytest.raises(ValueError, match="same shape"):
+        epe(pred, gt[:, :2])
+
+
+def _translated_pair(dx=3, dy=-2, size=96):
+    rng = np.random.default_rng(0)
+    from companion.synthetic.flow import random_texture
+
+    big = random_texture(rng, size + 20, size + 20)
+    img1 = big[10:10 + size, 10:10 + size]
+    img2 = big[10 - dy:10 - dy + size, 10 - dx:10 - dx + size]  # content moves by (dx, dy)
+    return np.ascontiguousarray(img1), np.ascontiguousarray(img2)
+
+
+@pytest.mark.parametrize("name", ["Farneback", "DIS (medium)", "TV-L1", "ILK"])
+def test_classical_methods_return_x_then_y(name):
+    img1, img2 = _translated_pair(3, -2)
+    f = classical.METHODS[name](img1, img2)
+    assert f.shape == (2, 96, 96) and f.dtype == np.float32
+    inner = f[:, 20:-20, 20:-20]
+    assert abs(np.median(inner[0]) - 3) < 0.5 and abs(np.median(inner[1]) + 2) < 0.5
+
+
+def test_classical_input_checks():
+    img = np.zeros((32, 32, 3), np.uint8)
+    with pytest.raises(ValueError, match="differ in size"):
+        classical.dis(img, np.zeros((32, 40, 3), np.uint8))
+    with pytest.raises(TypeError, match="uint8"):
+        classical.farneback(img.astype(np.float32), img.astype(np.float32))
+    with pytest.raises(ValueError, match="preset"):
+        classical.dis(img, img, preset="slow")
+
+
+def test_synthetic_pairs_are_seeded_and_flow_is_exact():
+    a, b = make_pair(seed=5, size=(96, 128)), make_pair(seed=5, size=(96, 128))
+    assert all(np.array_equal(a[k], b[k]) for k in ("img1", "img2", "flow", "valid"))
+    assert not np.array_equal(a["img1"], make_pair(seed=6, size=(96, 128))["img1"])
+    assert a["flow"].shape == (2, 96, 128) and a["valid"].dtype == bool
+    # background pixels move exactly by the background's affine map
+    bg = a["labels"] == 0
+    m = a["affines"][0]
+    ys, xs = np.nonzero(bg)
+    np.testing.assert_allclose(a["flow"][0][bg], m[0, 0] * xs + m[0, 1] * ys + m[0, 2] - xs, atol=1e-3)
+    # warping frame 2 by the exact flow reproduces frame 1 where nothing is occluded
+    s = make_pair(seed=3, size=(128, 160))
+    rec = warp_backward(torch.from_numpy(s["img2"]).permute(2, 0, 1).float(), torch.from_numpy(s["flow"]))
+    err = (rec - torch.from_numpy(s["img1"]).permute(2, 0, 1).float()).abs().mean(0).numpy()
+    assert np.median(err[s["valid"]]) < 3 and err[s["valid"]].mean() < 0.2 * err[~s["valid"]].mean()
+    assert 0.3 < s["valid"].mean() < 1.0  # occlusions exist
+    assert len(make_dataset(2, seed=1, size=(64, 64))) == 2
+    with pytest.raises(ValueError, match="size"):
+        make_pair(seed=0, size=(8, 8))
+
+
+def test_stereo_pair_is_real_ground_truth_with_known_zero_flow_error():
+    p = motorcycle_pair()
+    assert p["img1"].shape == (500, 741, 3) and p["flow"].shape == (2, 500, 741)
+    assert np.isinf(p["flow"][0][~p["valid"]]).all() and (p["flow"][1][p["valid"]] == 0).all()
+    assert (p["flow"][0][p["valid"]] < 0).all()  # left → right: things move left
+    zero = score(classical.zero, [p])
+    assert zero["epe"] == pytest.approx(34.3, abs=0.1)  # reference-facts anchor
