@@ -19,7 +19,7 @@ frame, D = 192, 3 heads: ViT-B's N/D ratio), batch 1, CPU, attention computed ex
 Theoretical curves: attention-matrix MACs alone, joint ``2 (NT)^2 D`` and divided
 ``2 NT (N+T) D``; with the linear layers included the crossover is where the extra temporal
 projections of the divided block (5 D^2 per token) cost as much as the attention joint adds:
-``N T - N - T = 2.5 D`` (T ~ 10.9 here, ~10.9 for ViT-B at 224^2 too).
+``N T - N - T = 2.5 D`` (T > 11.0 here; T > 10.9 for ViT-B at 224^2).
 
 Targets (exit 1 if missed): counted MACs == analytic MACs for every model and T; joint is cheaper
 than divided in MACs at T = 2 and dearer at T = 32; the MAC crossover lies within one step of the

@@ -31,7 +31,7 @@ def main(argv=None) -> int:
 
     from companion.flow.evaluation import default_methods, evaluation_table, raft_flow_fn
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
     pd.set_option("display.width", 160)
     t0 = time.time()
     methods = default_methods(num_flow_updates=args.iters)

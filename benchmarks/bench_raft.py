@@ -5,11 +5,16 @@
     python benchmarks/bench_raft.py --quick    # smaller sizes, fewer repeats
 
 1. Forward time of companion's RAFT vs torchvision's (same weights, same input, same number of
-   iterations), runs alternating a/b then b/a, median → ratio. Target: ≤ 1.05.
+   iterations), runs alternating a/b then b/a, one intra-op thread. Two ratios are printed: of the
+   median wall times and of the median CPU times of the running thread (``time.thread_time``).
+   On a quiet machine they agree; on a heavily shared 2-core machine single wall times swing by
+   2–3× with other people's jobs, while the thread's CPU time counts only the work done, so the
+   target is checked on the CPU-time ratio: ≤ 1.05.
 2. Peak extra memory (RSS) of one RAFT-small forward with the full all-pairs volume vs the
-   memory-lean on-demand correlation, at ≥ 3 resolutions, each measured in a fresh process so
-   freed memory of one run cannot hide the next run's growth. Target: the lean variant uses less at
-   every resolution, and its advantage grows with resolution (the volume is O((HW)²)).
+   memory-lean on-demand correlation, at ≥ 3 resolutions, each measured in a fresh process (with
+   glibc told to return large blocks to the OS at once, so RSS follows live memory). Target: the
+   lean variant uses less at every resolution, and its advantage grows with resolution (the volume
+   is O((HW)²)).
 Exits 1 if a target is missed.
 """
 
@@ -17,10 +22,14 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import statistics
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from companion.bench import time_once  # noqa: E402
 
 
 def _memory_child(h: int, w: int, lean: bool, iters: int, queue) -> None:
@@ -42,6 +51,11 @@ def _memory_child(h: int, w: int, lean: bool, iters: int, queue) -> None:
 
 
 def measure_memory(h: int, w: int, lean: bool, iters: int = 3) -> int:
+    import os
+
+    # blocks ≥ 128 kB are mmapped and unmapped on free: RSS then tracks the live tensors
+    os.environ["MALLOC_MMAP_THRESHOLD_"] = "131072"
+    os.environ["MALLOC_TRIM_THRESHOLD_"] = "131072"
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
     p = ctx.Process(target=_memory_child, args=(h, w, lean, iters, q))
@@ -49,6 +63,19 @@ def measure_memory(h: int, w: int, lean: bool, iters: int = 3) -> int:
     value = q.get()
     p.join()
     return value
+
+
+def alternate(fn_a, fn_b, repeats: int):
+    """(wall, cpu) times of ``fn_a`` and of ``fn_b``: one warm-up each, then a/b, b/a, ... alternating."""
+    fn_a()
+    fn_b()
+    res = {"a": ([], []), "b": ([], [])}
+    for i in range(repeats):
+        for key, fn in ((("a", fn_a), ("b", fn_b)) if i % 2 == 0 else (("b", fn_b), ("a", fn_a))):
+            c0 = time.thread_time()
+            res[key][0].append(time_once(fn))
+            res[key][1].append(time.thread_time() - c0)
+    return res["a"], res["b"]
 
 
 def main(argv=None) -> int:
@@ -60,17 +87,18 @@ def main(argv=None) -> int:
     from torchvision.models.optical_flow import raft_large as tv_large
     from torchvision.models.optical_flow import raft_small as tv_small
 
-    from companion.bench import compare_speed
     from companion.flow import raft_large, raft_small
     from companion.flow.correlation import volume_bytes
 
     ok = True
     torch.manual_seed(0)
+    torch.set_num_threads(1)
     size = (128, 160) if args.quick else (256, 320)
     iters = 6 if args.quick else 12
-    repeats = 5 if args.quick else 9
-    print(f"== speed: forward, {size[0]}×{size[1]}, {iters} iterations, median of {repeats} alternating runs")
-    print(f"{'model':<12}{'companion ms':>14}{'torchvision ms':>16}{'ratio':>8}{'target':>8}")
+    repeats = 9 if args.quick else 11
+    print(f"== speed: forward, {size[0]}×{size[1]}, {iters} iterations, {repeats} alternating runs each")
+    print(f"{'model':<12}{'ours wall/cpu ms':>19}{'torchvision wall/cpu':>21}{'wall ratio':>11}"
+          f"{'cpu ratio':>11}{'target':>8}")
     pairs = [("raft_small", raft_small, tv_small)] + ([] if args.quick else [("raft_large", raft_large, tv_large)])
     for name, ours, theirs in pairs:
         tv = theirs().eval()
@@ -87,13 +115,15 @@ def main(argv=None) -> int:
             with torch.no_grad():
                 return tv(a, b, num_flow_updates=iters)
 
-        r = compare_speed(run_ours, run_tv, repeats=repeats, names=("companion", "torchvision"))
-        hit = r.ratio <= 1.05
+        (wa, ca), (wb, cb) = alternate(run_ours, run_tv, repeats)
+        med = statistics.median
+        wall, cpu = med(wa) / med(wb), med(ca) / med(cb)
+        hit = cpu <= 1.05
         ok &= hit
-        print(f"{name:<12}{r.median_a_s * 1e3:>14.1f}{r.median_b_s * 1e3:>16.1f}{r.ratio:>8.3f}"
-              f"{'≤1.05':>8} {'ok' if hit else 'MISSED'}")
+        print(f"{name:<12}{med(wa) * 1e3:>10.0f} / {med(ca) * 1e3:<8.0f}{med(wb) * 1e3:>10.0f} / "
+              f"{med(cb) * 1e3:<8.0f}{wall:>11.3f}{cpu:>11.3f}{'≤1.05':>8} {'ok' if hit else 'MISSED'}")
 
-    sizes = [(256, 256), (384, 384), (512, 512)] if args.quick else [(256, 320), (384, 512), (512, 768), (768, 1024)]
+    sizes = [(256, 320), (384, 512), (512, 640)] if args.quick else [(256, 320), (384, 512), (512, 768), (768, 1024)]
     print("\n== memory: peak extra RSS of one raft_small forward (3 iterations), fresh process each")
     print(f"{'size':<12}{'volume MB':>11}{'full MB':>10}{'lean MB':>10}{'lean/full':>11}")
     ratios = []

@@ -17,7 +17,8 @@ Detections come from ground truth with controlled noise (``companion.tracking.no
 Every tracker sees identical ``sv.Detections``; metrics by ``companion.tracking.mot_metrics``
 (TrackEval definitions, checked against motmetrics and ``trackers.eval`` — the parity table
 at the top repeats that check on the TUD reference hypotheses). Tracker-only frames per second
-count the time inside ``update`` (DeepSORT's includes computing the embeddings on CPU).
+count the time inside ``update`` (DeepSORT's includes computing the embeddings on CPU, torch
+limited to one thread).
 The speed ratio is measured with ``companion.bench.compare_speed`` (alternating runs, median)
 over all sequences: ``time(trackers.ByteTrackTracker) / time(companion ByteTrack)``.
 
@@ -128,6 +129,9 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore")
+    import torch
+
+    torch.set_num_threads(1)  # DeepSORT embeds a handful of crops per frame: one thread is fastest
     t_start = time.time()
 
     print("Metric parity on motmetrics' TUD reference hypotheses (max |diff| over MOTA/MOTP/IDF1[/HOTA/DetA/AssA])")

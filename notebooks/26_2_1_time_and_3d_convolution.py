@@ -147,7 +147,7 @@ for kw in settings:
 # %%
 from companion.models import conv3d, conv3d_output_shape
 
-w = torch.randn(8, 2, 3, 3, 3, dtype=torch.float64)
+w = torch.randn(9, 2, 3, 3, 3, dtype=torch.float64)
 torch.testing.assert_close(my_conv3d(x, w, groups=3, padding=(1, 1, 1)), conv3d(x, w, groups=3, padding=1))
 print("R3D stem on a 16×112×112 clip ->", conv3d_output_shape((16, 112, 112), (3, 7, 7), (1, 2, 2), (1, 3, 3)))
 

@@ -89,7 +89,7 @@ for name, model in tqdm(full_models().items(), desc="full-size models"):
     g = gmacs(g_model, model_input(name, flop_clip))
     x = model_input(name, lat_clip)
     with torch.no_grad():
-        lat = median_time(lambda: model(x), repeats=REPEATS, warmup=1)
+        lat = median_time(lambda: model(x), repeats=REPEATS, warmup=scaled(1, 0))
         mem = peak_memory(lambda: model(x))
     rows.append({"family": name, "params (M)": count_params(g_model) / 1e6, "GMACs (16×112²)": g,
                  f"CPU latency (ms, {LAT_T}×{LAT_SIZE}²)": lat * 1e3, "peak memory (MB)": mem / 2**20})
@@ -124,6 +124,7 @@ small = {
     "R(2+1)D-18": lambda: video_resnet("r2plus1d", num_classes=8, widths=W),
     "I3D (inflated ResNet-18)": lambda: inflate(small_cnn2d(num_classes=8, widths=W), stem_time_kernel=3),
     "two-stream (2×ResNet-18, L=10)": lambda: two_stream(num_classes=8, num_flows=L, widths=W),
+    # at these tiny widths β = 1/8 would leave the fast pathway one channel wide: use β = 1/2
     "SlowFast (R18-like, α=4, β=1/8)": lambda: slowfast(num_classes=8, alpha=4, beta=1 / 2, widths=W),
 }
 data = {"clip": (ActionClips(N_TRAIN, 0, T, SIZE, cache=True), ActionClips(N_TEST, 1, T, SIZE, cache=True)),

@@ -39,6 +39,7 @@ from companion.flow.viz import flow_to_color, quiver, show_flow, warp_backward
 from companion.synthetic.flow import make_pair
 
 companion.seed_everything(0)
+torch.set_num_threads(1)  # on a shared CPU one thread is faster than two that wait for each other
 H, W = scaled((256, 320), (192, 256))
 
 # %% [markdown]

@@ -40,6 +40,7 @@ from companion.flow.viz import show_flow
 from companion.synthetic.flow import make_pair
 
 companion.seed_everything(0)
+torch.set_num_threads(1)  # on a shared CPU one thread is faster than two that wait for each other
 torch.set_grad_enabled(False)
 H, W = scaled((256, 320), (128, 160))
 

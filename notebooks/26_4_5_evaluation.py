@@ -39,7 +39,7 @@ from companion.flow.raft import predict_flow
 from companion.flow.viz import show_flow, warp_backward
 
 companion.seed_everything(0)
-torch.set_num_threads(2)
+torch.set_num_threads(1)  # on a shared CPU one thread is faster than two that wait for each other
 model = raft_small(pretrained=True)
 ITERS = scaled(24, 8)
 

@@ -139,11 +139,12 @@ for t in ts[missed & present]:
 axes[0].set_xlabel("frame")
 axes[0].set_ylabel("box centre x (px)")
 axes[0].legend(fontsize=7)
-t_show = int(np.nanargmin(np.abs(np.diff(cx(true))))) + 3  # just after the slow-down / turn
+t_show = int(person.timeline()[0][1]) + 2  # two frames after the slow-down
 img = draw_boxes(scene.frames[t_show], true[t_show][None], colour=(0, 0, 0))
 img = draw_boxes(img, pred_boxes[t_show][None], colour=(220, 40, 40))
 img = draw_boxes(img, meas[t_show][None], colour=(255, 150, 0))
-axes[1].imshow(img)
+x0, y0, x1, y1 = true[t_show].astype(int)
+axes[1].imshow(img[max(0, y0 - 30):y1 + 30, max(0, x0 - 60):x1 + 60])
 axes[1].set_title(f"frame {t_show}: truth (black), measurement (orange), prediction (red)", fontsize=8)
 axes[1].set_axis_off()
 plt.tight_layout()

@@ -51,6 +51,8 @@ def main(argv=None) -> int:
     ap.add_argument("--finetune-epochs", type=int, default=20)
     ap.add_argument("--n-val", type=int, default=800)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--from-weights", action="store_true",
+                    help="skip pretraining: load the shipped VideoMAE and redo only the fine-tuning")
     ap.add_argument("--no-save", action="store_true")
     ap.add_argument("--quiet", action="store_true")
     a = ap.parse_args(argv)
@@ -64,9 +66,14 @@ def main(argv=None) -> int:
     mae = videomae(**TINY_MAE)
     scratch_encoder = copy.deepcopy(mae.encoder)          # the same initial weights, never pretrained
     cpu0 = time.process_time()
-    losses = pretrain(mae, unlabelled, epochs=a.pretrain_epochs, max_seconds=a.pretrain_seconds,
-                      progress=not a.quiet)
-    pre_cpu = time.process_time() - cpu0
+    if a.from_weights:
+        ckpt = torch.load(WEIGHTS / "videomae_tiny_actions.pt", weights_only=False)
+        mae.load_state_dict(ckpt["state_dict"])
+        losses, pre_cpu = ckpt["losses"], ckpt["report"]["pretrain_cpu_s"]
+    else:
+        losses = pretrain(mae, unlabelled, epochs=a.pretrain_epochs, max_seconds=a.pretrain_seconds,
+                          progress=not a.quiet)
+        pre_cpu = time.process_time() - cpu0
     print(f"pretraining: {len(losses)} steps, loss {sum(losses[:20]) / min(20, len(losses)):.3f} (first 20) -> "
           f"{sum(losses[-20:]) / min(20, len(losses)):.3f} (last 20), {pre_cpu:.0f} CPU s", flush=True)
 
@@ -83,7 +90,8 @@ def main(argv=None) -> int:
     report = dict(recipe=TINY_MAE, pretrain_steps=len(losses), pretrain_cpu_s=pre_cpu,
                   pretrain_loss_first=sum(losses[:20]) / min(20, len(losses)),
                   pretrain_loss_last=sum(losses[-20:]) / min(20, len(losses)),
-                  n_unlabelled=a.n_unlabelled, labels=a.labels, n_val=a.n_val, finetune=results)
+                  n_unlabelled=a.n_unlabelled, labels=a.labels, n_val=a.n_val,
+                  finetune_epochs=a.finetune_epochs, finetune=results)
     print(json.dumps({k: v for k, v in report.items() if k != "finetune"}), flush=True)
     if not a.no_save:
         WEIGHTS.mkdir(exist_ok=True)

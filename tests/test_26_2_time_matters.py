@@ -6,9 +6,9 @@ measured by ``benchmarks/bench_time_matters.py`` and notebook 26.2.1."""
 
 import torch
 
-from companion.models import frame_cnn
+from companion.models import frame_cnn, video_resnet
 from companion.synthetic.actions import REVERSAL_PAIRS, ActionClips
-from companion.training import evaluate, fit, tiny3d
+from companion.training import evaluate, fit
 
 
 def _reversal_set(n=16, T=6):
@@ -46,9 +46,9 @@ def test_small_3d_cnn_separates_a_reversal_pair():
     """move_left vs move_right: indistinguishable frame by frame, learned by a tiny 3D CNN."""
     torch.manual_seed(0)
     classes = ["move_left", "move_right"]
-    train = ActionClips(128, seed=0, num_frames=6, size=32, classes=classes, cache=True)
+    train = ActionClips(256, seed=0, num_frames=6, size=32, classes=classes, cache=True)
     test = ActionClips(64, seed=1, num_frames=6, size=32, classes=classes, cache=True)
-    model = tiny3d(num_classes=2, width=8)
-    fit(model, train, epochs=6, batch_size=16, lr=1e-2, seed=0, progress=False)
+    model = video_resnet("r3d", num_classes=2, widths=(8, 16, 16, 32))
+    fit(model, train, epochs=4, batch_size=16, lr=3e-3, seed=0, progress=False)
     acc = evaluate(model, test)["acc"]
     assert acc >= 0.95, acc

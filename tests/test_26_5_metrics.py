@@ -114,3 +114,19 @@ def test_metric_input_errors(tmp_path):
     # files work too
     np.savetxt(tmp_path / "g.txt", gt, delimiter=",")
     assert mot_metrics(tmp_path / "g.txt", gt)["MOTA"] == 1
+
+
+def test_timeline_switches_agree_with_idsw():
+    """The timeline pictures use the same matching as MOTA: counting changes of hypothesis id per
+    person gives the metric's ID switches."""
+    from companion.tracking import match_timeline
+
+    gt = tud_sequence("TUD-Stadtmitte")
+    for hyp in (tud_sequence("TUD-Stadtmitte", "test"),
+                run_tracker(SORT(frame_rate=25), noisy_detections(gt, seed=3, image_size=(640, 480)))[0]):
+        _, tl = match_timeline(gt, hyp)
+        switches = 0
+        for h in tl.values():
+            seen = h[~np.isnan(h)]
+            switches += int(np.sum(seen[1:] != seen[:-1]))
+        assert switches == mot_metrics(gt, hyp, hota=False)["IDSW"]

@@ -1,7 +1,5 @@
 """SORT / DeepSORT / ByteTrack: the trackers-compatible contract, known behaviours, bad input."""
 
-import warnings
-
 import numpy as np
 import pytest
 import supervision as sv

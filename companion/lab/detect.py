@@ -97,7 +97,7 @@ class BackgroundSubtractionDetector:
     def __init__(self, method: str = "knn", *, scale: float | None = None, min_height: float = 0.05,
                  min_area: float = 7.5e-4, person_aspect: float = 0.42, split_ratio: float = 1.75,
                  learning_rate: float = -1.0, threshold: float | None = None,
-                 tall_ratio: float = 1.3):
+                 tall_ratio: float = 1.6):
         if method not in ("knn", "mog2"):
             raise ValueError(f"method must be 'knn' or 'mog2', got {method!r}")
         if scale is not None and not 0.1 <= scale <= 1.0:
@@ -314,7 +314,7 @@ class HeightModel:
     """Perspective model of a static camera: a standing person's height in pixels as a linear
     function of the row of their feet, ``h = a + b * y``, fitted robustly to clean single blobs."""
 
-    def __init__(self, maxlen: int = 600, min_samples: int = 30):
+    def __init__(self, maxlen: int = 600, min_samples: int = 80):
         self.ys: deque = deque(maxlen=maxlen)
         self.hs: deque = deque(maxlen=maxlen)
         self.min_samples = min_samples

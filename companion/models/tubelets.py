@@ -196,10 +196,12 @@ class SpaceTimePositionEmbedding(nn.Module):
     model cannot tell frames apart; ``"normal"`` draws it like the spatial one (std 0.02);
     ``"sincos"`` fills both with fixed sine/cosine tables (not trained; VideoMAE style);
     ``"none"`` has no temporal table at all (a space-only model that must be blind to order).
+    ``std`` is the spread of the learned tables at initialisation (ViT: 0.02; small models trained
+    briefly on little data find positions much sooner with ~1).
     Clips with another token grid get the tables resized on the fly.
     """
 
-    def __init__(self, num_slots: int, grid, dim: int, temporal_init: str = "normal"):
+    def __init__(self, num_slots: int, grid, dim: int, temporal_init: str = "normal", std: float = 0.02):
         super().__init__()
         self.grid_hw = _pair(grid, "grid")
         self.num_slots = _positive_int(num_slots, "num_slots")
@@ -215,13 +217,13 @@ class SpaceTimePositionEmbedding(nn.Module):
             self.register_buffer("temporal", sincos_table(num_slots, dim).reshape(1, num_slots, 1, dim))
         else:
             self.spatial = nn.Parameter(torch.zeros(1, 1, n, dim))
-            nn.init.trunc_normal_(self.spatial, std=0.02)
+            nn.init.trunc_normal_(self.spatial, std=std, a=-2 * std, b=2 * std)
             if temporal_init == "none":
                 self.temporal = None
                 return
             self.temporal = nn.Parameter(torch.zeros(1, num_slots, 1, dim))
             if temporal_init == "normal":
-                nn.init.trunc_normal_(self.temporal, std=0.02)
+                nn.init.trunc_normal_(self.temporal, std=std, a=-2 * std, b=2 * std)
 
     def tables(self, num_slots: int, grid) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The (possibly resized) spatial ``(1,1,N,D)`` and temporal ``(1,T',1,D)`` tables."""

@@ -164,7 +164,7 @@ def _forward_actor(family: int, rng: np.random.Generator, T: int, size: int):
     t = np.arange(T, dtype=np.float64)
     frac = t / max(T - 1, 1)
     half_len = rng.uniform(8.0, 12.0) * k
-    half_wid = half_len / rng.uniform(2.2, 3.2)
+    half_wid = half_len / rng.uniform(1.8, 2.6)
     angle0 = rng.uniform(0.0, math.pi)
     ones = np.ones(T)
     if family == 0:  # move_left: a straight run, direction within ±30° of "left"
@@ -180,8 +180,8 @@ def _forward_actor(family: int, rng: np.random.Generator, T: int, size: int):
     cx = rng.uniform(0.3, 0.7) * size * ones
     cy = rng.uniform(0.3, 0.7) * size * ones
     if family == 1:  # rotate_cw: the angle grows (clockwise on screen with rows pointing down)
-        total = rng.uniform(0.6, 1.0) * math.pi
-        return cx, cy, half_len * ones, half_wid * ones, angle0 + total * frac, ones
+        total = rng.uniform(0.7, 1.1) * math.pi
+        return cx, cy, 1.3 * half_len * ones, half_wid * ones, angle0 + total * frac, ones
     if family == 2:  # grow: geometric scaling from s0 to s0 * factor
         factor = rng.uniform(1.8, 2.8)
         s = factor ** (frac - 0.5) / math.sqrt(factor) * 1.1

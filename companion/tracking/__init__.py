@@ -7,7 +7,11 @@ The three trackers share the calling convention of ``trackers.ByteTrackTracker``
         tracked = tracker.update(detections, frame=frame)   # frame only needed by DeepSORT
         tracked.tracker_id                         # -1 = not on a confirmed track
 
-so swapping in ``trackers.ByteTrackTracker`` changes only the import and the constructor.
+so swapping in ``trackers.ByteTrackTracker`` changes only the import and the constructor
+(``trackers`` accepts ``frame=`` too, ignoring it with a warning). Unlike ``trackers``, the output
+keeps the input order. Modules: ``boxes``, ``kalman``, ``assignment``, ``sort``, ``deepsort``,
+``bytetrack``, ``reid`` (appearance), ``metrics`` (MOTA/IDF1/HOTA), ``noise`` (noisy detections
+from ground truth, ``run_tracker``), ``draw`` (pictures).
 """
 
 from companion.tracking.assignment import fuse_score, gate_cost_matrix, linear_assignment
@@ -15,6 +19,7 @@ from companion.tracking.boxes import (box_area, box_iou, iou_distance, xyah_to_x
                                       xywh_to_xyxy, xyxy_to_xyah, xyxy_to_xysr, xyxy_to_xywh)
 from companion.tracking.bytetrack import ByteTrack
 from companion.tracking.deepsort import DeepSORT
+from companion.tracking.draw import draw_boxes, draw_tracks_on_clip, match_timeline, plot_cost_matrix, plot_timeline
 from companion.tracking.kalman import CHI2INV95, SORTKalman, XYAHKalman
 from companion.tracking.metrics import detections_to_mot_rows, load_mot, mot_metrics
 from companion.tracking.noise import noisy_detections, run_tracker, tud_sequence
@@ -29,4 +34,5 @@ __all__ = [
     "mot_metrics", "load_mot", "detections_to_mot_rows",
     "noisy_detections", "run_tracker", "tud_sequence",
     "ReIDEmbedder", "ColorHistogramEmbedder",
+    "draw_boxes", "draw_tracks_on_clip", "match_timeline", "plot_timeline", "plot_cost_matrix",
 ]

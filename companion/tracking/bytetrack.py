@@ -27,12 +27,17 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from companion.tracking._base import check_fraction, read_detections, with_tracker_ids
-from companion.tracking.boxes import box_iou, xyah_to_xyxy, xyxy_to_xyah
+from companion.tracking.boxes import xyah_to_xyxy
 from companion.tracking.kalman import XYAHKalman
 
 __all__ = ["ByteTrack"]
 
 _EMPTY = np.zeros(0, np.int64)
+
+
+def _nz(mask):
+    return mask.nonzero()[0]
+
 _F8 = np.eye(8)
 _F8[:4, 4:] = np.eye(4)
 _KRON_FT = np.kron(_F8, _F8).T.copy()
@@ -78,6 +83,33 @@ def _kf_update(kf, mean, cov, z):
     K = np.linalg.solve(S, PHt.transpose(0, 2, 1)).transpose(0, 2, 1)
     mean = mean + (K @ (z - mean[:, :4])[:, :, None])[:, :, 0]
     return mean, cov - K @ PHt.transpose(0, 2, 1)
+
+
+def _iou(a, b):
+    """IoU of boxes with positive area (the tracker's own boxes and usable detections)."""
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    wh = np.minimum(a[:, None, 2:], b[None, :, 2:]) - lt
+    np.maximum(wh, 0.0, out=wh)
+    inter = wh[..., 0] * wh[..., 1]
+    sa = a[:, 2:] - a[:, :2]
+    sb = b[:, 2:] - b[:, :2]
+    return inter / ((sa[:, 0] * sa[:, 1])[:, None] + (sb[:, 0] * sb[:, 1])[None, :] - inter)
+
+
+def _to_xyxy(z):
+    hw = z[:, 2:4] * 0.5
+    hw[:, 0] *= z[:, 3]
+    c = z[:, :2]
+    return np.concatenate((c - hw, c + hw), axis=1)
+
+
+def _to_xyah(b):
+    out = np.empty((len(b), 4))
+    out[:, :2] = (b[:, :2] + b[:, 2:]) * 0.5
+    wh = b[:, 2:] - b[:, :2]
+    out[:, 2] = wh[:, 0] / wh[:, 1]
+    out[:, 3] = wh[:, 1]
+    return out
 
 
 def _diag4(v):
@@ -174,19 +206,19 @@ class ByteTrack:
             return with_tracker_ids(detections, np.zeros(0, int))
 
         high = usable & (conf > self.track_thresh)
-        hi_idx = np.flatnonzero(high)
-        lo_idx = np.flatnonzero(usable & (conf > self.low_thresh) & ~high)
+        hi_idx = _nz(high)
+        lo_idx = _nz(usable & (conf > self.low_thresh) & ~high)
 
         tracked = state == _TRACKED
         in_pool = activated | ~tracked  # confirmed (tracked or lost) tracks
-        pool_idx = np.flatnonzero(in_pool)
-        unconf_idx = np.flatnonzero(~in_pool)
+        pool_idx = _nz(in_pool)
+        unconf_idx = _nz(~in_pool)
 
         if len(pool_idx):
             m = self.mean[pool_idx]
             m[~tracked[pool_idx], 7] = 0.0  # a lost track's height stops changing
             self.mean[pool_idx], self.cov[pool_idx] = _kf_predict(self.kf, m, self.cov[pool_idx])
-        iou = box_iou(xyah_to_xyxy(self.mean[:, :4]), xyxy) if N and n else None
+        iou = _iou(_to_xyxy(self.mean[:, :4]), xyxy) if N and n else None
 
         # stage 1: confirmed + lost tracks vs high-score boxes, score-fused IoU cost
         t1, d1, u_trk, u_det = _match(iou, pool_idx, hi_idx, conf if self.fuse else None, self.match_thresh)
@@ -205,7 +237,7 @@ class ByteTrack:
         det_of = np.full(N, -1, np.int64)
         if len(upd_t):
             self.mean[upd_t], self.cov[upd_t] = _kf_update(self.kf, self.mean[upd_t], self.cov[upd_t],
-                                                           xyxy_to_xyah(xyxy[upd_d]))
+                                                           _to_xyah(xyxy[upd_d]))
             state[upd_t] = _TRACKED
             activated[upd_t] = True
             self.last[upd_t] = fid
@@ -219,7 +251,7 @@ class ByteTrack:
         # new tracks from confident leftovers
         new_d = u_det3[conf[u_det3] >= self.new_track_thresh]
         if len(new_d):
-            nm, nc = self.kf.initiate(xyxy_to_xyah(xyxy[new_d]))
+            nm, nc = self.kf.initiate(_to_xyah(xyxy[new_d]))
             k = len(new_d)
             self.mean = np.concatenate([self.mean, nm])
             self.cov = np.concatenate([self.cov, nc])
@@ -233,11 +265,10 @@ class ByteTrack:
             keep = np.concatenate([keep, np.ones(k, bool)])
 
         # duplicates: a tracked and a lost track on the same spot -> keep the older one
-        trk = np.flatnonzero(keep & (state == _TRACKED))
-        lst = np.flatnonzero(keep & (state == _LOST))
+        trk = _nz(keep & (state == _TRACKED))
+        lst = _nz(keep & (state == _LOST))
         if len(trk) and len(lst):
-            b = xyah_to_xyxy(self.mean[:, :4])
-            p, q = np.nonzero(box_iou(b[trk], b[lst]) > self.duplicate_iou)
+            p, q = np.nonzero(_iou(_to_xyxy(self.mean[trk, :4]), _to_xyxy(self.mean[lst, :4])) > self.duplicate_iou)
             if len(p):
                 age_p = self.last[trk[p]] - self.start[trk[p]]
                 age_q = self.last[lst[q]] - self.start[lst[q]]
@@ -248,12 +279,12 @@ class ByteTrack:
             self._keep(keep)
 
         # ids: allocated the first time a track is confirmed, in track order
-        newly = np.flatnonzero(self.activated & (self.tid < 0))
+        newly = _nz(self.activated & (self.tid < 0))
         if len(newly):
             self.tid[newly] = np.arange(self._next_id, self._next_id + len(newly))
             self._next_id += len(newly)
 
         ids = np.full(n, -1, dtype=int)
-        out = np.flatnonzero((det_of >= 0) & self.activated & (self.last == fid))
+        out = _nz((det_of >= 0) & self.activated & (self.last == fid))
         ids[det_of[out]] = self.tid[out]
         return with_tracker_ids(detections, ids)

@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""Accuracy and training cost of the small TimeSformer on the synthetic actions (26.3).
+
+    python benchmarks/bench_timesformer_actions.py            # trains divided + space from seed 0
+    python benchmarks/bench_timesformer_actions.py --weights  # evaluates the shipped weights only
+    python benchmarks/bench_timesformer_actions.py --quick    # 1 epoch on 240 clips: runs, no targets
+
+Recipe: ``companion.models.timesformer.ACTIONS_*`` (see ``scripts/train_timesformer_actions.py``),
+trained with ``companion.training.fit`` on ONE PyTorch thread, so its CPU time (``process_time``,
+data generation included) bounds the wall time on one idle core — a 2-core machine can only be
+faster. CPU time is used instead of wall time because this machine is shared.
+
+Targets (full run, exit 1 if missed):
+* divided TimeSformer: held-out accuracy >= 0.90 (800 clips, seed 2) within 180 CPU seconds;
+* space-only TimeSformer: reversal-pair accuracy within 0.5 +- 0.1 on the held-out clips, and
+  exactly 0.5 on the held-out clips together with their time reversals (it gives a clip and its
+  reversal the same logits);
+* divided: reversal-pair accuracy >= 0.85.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from companion.models.timesformer import (ACTIONS_MODEL, actions_datasets, reversal_pair_accuracy,
+                                          timesformer, train_on_actions)
+from companion.synthetic.actions import REVERSAL_PAIRS
+from companion.training import predict
+
+WEIGHTS = Path(__file__).resolve().parents[1] / "companion" / "weights"
+
+
+def mirrored_pair_accuracy(model, val, n: int = 200) -> float:
+    """Within-pair accuracy on ``n`` held-out clips plus their reversals (labels swapped)."""
+    partner = {a: b for a, b in REVERSAL_PAIRS} | {b: a for a, b in REVERSAL_PAIRS}
+    clips = torch.stack([val[i][0] for i in range(n)])
+    labels = torch.tensor([val[i][1] for i in range(n)])
+    with torch.no_grad():
+        model.eval()
+        fwd, rev = model(clips), model(clips.flip(2))
+    logits = torch.cat([fwd, rev])
+    all_labels = torch.cat([labels, torch.tensor([partner[int(y)] for y in labels])])
+    return reversal_pair_accuracy(logits, all_labels, REVERSAL_PAIRS)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--weights", action="store_true", help="evaluate the shipped weights, no training")
+    a = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    rows, failures = {}, []
+    for kind in ("divided", "space"):
+        if a.weights:
+            ckpt = torch.load(WEIGHTS / f"timesformer_actions_{kind}.pt", weights_only=False)
+            model = timesformer(attention=kind, **ACTIONS_MODEL)
+            model.load_state_dict(ckpt["state_dict"])
+            _, val = actions_datasets()
+            logits, labels = predict(model, val, batch_size=100)
+            rep = dict(ckpt["report"])
+            rep.update(held_out_acc=float((logits.argmax(1) == labels).float().mean()),
+                       pair_acc=reversal_pair_accuracy(logits, labels, REVERSAL_PAIRS))
+        else:
+            kw = dict(epochs=1, n_train=240, n_val=160) if a.quick else {}
+            model, hist, rep = train_on_actions(kind, progress=False, **kw)
+            _, val = actions_datasets(n_val=kw.get("n_val"))
+        rep["mirrored_pair_acc"] = mirrored_pair_accuracy(model, val, n=min(200, len(val)))
+        rows[kind] = rep
+        print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in rep.items()
+                          if k not in ("confusion", "fit", "model")}), flush=True)
+
+    d, s = rows["divided"], rows["space"]
+    print(f"\n{'model':8s} {'held-out acc':>12} {'pair acc':>9} {'mirrored':>9} {'CPU s':>7} {'wall s':>7}")
+    for k, r in rows.items():
+        print(f"{k:8s} {r['held_out_acc']:>12.3f} {r['pair_acc']:>9.3f} {r['mirrored_pair_acc']:>9.3f} "
+              f"{r['cpu_s']:>7.0f} {r['wall_s']:>7.0f}")
+    if abs(s["mirrored_pair_acc"] - 0.5) > 1e-9:
+        failures.append(f"space-only mirrored pair accuracy {s['mirrored_pair_acc']} != 0.5")
+    if not a.quick:
+        if d["held_out_acc"] < 0.90:
+            failures.append(f"divided held-out accuracy {d['held_out_acc']:.3f} < 0.90")
+        if d["cpu_s"] > 180:
+            failures.append(f"divided training took {d['cpu_s']:.0f} CPU s > 180")
+        if d["pair_acc"] < 0.85:
+            failures.append(f"divided reversal-pair accuracy {d['pair_acc']:.3f} < 0.85")
+        if abs(s["pair_acc"] - 0.5) > 0.1:
+            failures.append(f"space-only reversal-pair accuracy {s['pair_acc']:.3f} not within 0.5 +- 0.1")
+    for f in failures:
+        print("TARGET MISSED:", f)
+    print("OK" if not failures else f"{len(failures)} target(s) missed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
