@@ -25,7 +25,7 @@ from companion.models import frame_cnn, video_resnet
 from companion.synthetic.actions import CLASSES, REVERSAL_PAIRS, ActionClips
 from companion.training import evaluate, fit, predict
 
-FULL = dict(n_train=768, n_test=512, epochs=10)
+FULL = dict(n_train=1536, n_test=512, epochs=6)
 QUICK = dict(n_train=128, n_test=128, epochs=2)
 
 
@@ -44,8 +44,8 @@ def run(n_train: int, n_test: int, epochs: int, threads: int = 2) -> dict:
     train = ActionClips(n_train, seed=0, num_frames=8, size=32, cache=True)
     test = ActionClips(n_test, seed=1, num_frames=8, size=32, cache=True)
     out = {}
-    for name, build in [("2D per-frame", lambda: frame_cnn(num_classes=8, widths=(8, 16, 32, 64))),
-                        ("3D (r3d)", lambda: video_resnet("r3d", num_classes=8, widths=(8, 16, 32, 64)))]:
+    for name, build in [("3D (r3d)", lambda: video_resnet("r3d", num_classes=8, widths=(8, 16, 32, 64))),
+                        ("2D per-frame", lambda: frame_cnn(num_classes=8, widths=(8, 16, 32, 64)))]:
         seed_everything(0)
         model = build()
         c0, t0 = time.process_time(), time.perf_counter()
@@ -55,6 +55,7 @@ def run(n_train: int, n_test: int, epochs: int, threads: int = 2) -> dict:
         ev = evaluate(model, test)
         out[name] = dict(acc=ev["acc"], pairs=pair_accuracy(model, test), cpu_s=cpu, wall_s=wall,
                          train_acc=hist.train_acc[-1])
+        print(name, {k: (round(v, 3) if isinstance(v, float) else v) for k, v in out[name].items()}, flush=True)
     return out
 
 

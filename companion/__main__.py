@@ -1,4 +1,8 @@
-"""``python -m companion <command>``. The capstone lab lives in :mod:`companion.lab`."""
+"""``python -m companion <command>``. The capstone lab lives in :mod:`companion.lab`.
+
+    python -m companion lab                # count people crossing a line in the street clip
+    python -m companion lab --help         # options: --video, --line, --detector, --tracker, --out, --json
+"""
 
 from __future__ import annotations
 
@@ -11,21 +15,8 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m companion lab [options]   (python -m companion lab --help)")
         return 0 if argv else 2
     if argv[0] == "lab":
-        try:
-            from companion.lab.cli import main as lab_main
-        except ImportError:
-            print("[companion] the capstone lab is not built yet; running what exists: the 26.1 "
-                  "decoding check on the street clip")
-            from companion.data import street_clip
-            from companion.io import available_backends, read_clip, video_info
-            from companion.sampling import uniform
+        from companion.lab.cli import main as lab_main
 
-            path = street_clip()
-            info = video_info(path)
-            clip = read_clip(path, uniform(info.num_frames, 8))
-            print(f"{path}: {info.num_frames} frames, {info.width}x{info.height} @ {info.fps} fps; "
-                  f"decoded 8 frames {tuple(clip.shape)} with {available_backends()[0]}")
-            return 0
         return lab_main(argv[1:])
     print(f"unknown command {argv[0]!r}; available: lab", file=sys.stderr)
     return 2

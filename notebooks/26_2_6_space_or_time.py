@@ -79,7 +79,7 @@ def model_input(name, clip):
     return clip
 
 
-LAT_T, LAT_SIZE, REPEATS = 16, scaled(112, 56), scaled(5, 1)
+LAT_T, LAT_SIZE, REPEATS = 16, scaled(112, 32), scaled(5, 1)
 flop_clip = torch.zeros(1, 3, 16, 112, 112)
 lat_clip = torch.rand(1, 3, LAT_T, LAT_SIZE, LAT_SIZE)
 rows = []
@@ -114,7 +114,7 @@ for name, w in [("R3D-18", tv.R3D_18_Weights), ("MC3-18", tv.MC3_18_Weights), ("
 
 # %%
 T, SIZE, L = 8, 32, 6
-N_TRAIN, N_TEST, EPOCHS = scaled(768, 32), scaled(512, 32), scaled(10, 1)
+N_TRAIN, N_TEST, EPOCHS = scaled(1536, 32), scaled(512, 32), scaled(6, 1)
 W = (8, 16, 32, 64)
 small = {
     "2D per-frame (ResNet-18)": lambda: frame_cnn(num_classes=8, widths=W),

@@ -145,8 +145,8 @@ axes[2].plot(c["minutes"], c["lr"]); axes[2].set_xlabel("minutes"); axes[2].set_
 plt.tight_layout()
 
 # %% [markdown]
-# And on pairs the training never saw (a different seed), with more iterations at test time than
-# during training — RAFT's iterations keep helping beyond the number it was trained with:
+# And on pairs the training never saw (a different seed), with different numbers of iterations at
+# test time (training used 6):
 
 # %%
 from companion.flow.evaluation import heldout_synthetic

@@ -30,15 +30,6 @@ def test_fit_is_seeded_and_history_complete():
     assert runs[0][0].train_loss == runs[1][0].train_loss
 
 
-def test_fit_learns_an_easy_pair():
-    """move_left vs rotate_cw (different kinds of motion) is learned by a tiny 3D CNN."""
-    torch.manual_seed(0)
-    ds = ActionClips(64, seed=0, num_frames=6, size=32, classes=["move_left", "grow"], cache=True)
-    m = tiny3d(num_classes=2, width=8)
-    h = fit(m, ds, epochs=6, batch_size=16, lr=1e-2, seed=0, progress=False)
-    assert h.train_loss[-1] < h.train_loss[0]
-
-
 def test_evaluate_confusion_and_per_class():
     class Const(torch.nn.Module):  # always predicts class 1
         def forward(self, x):
@@ -78,6 +69,8 @@ def test_torchrun_two_processes_agree_with_one(tmp_path):
     diffs = {k: (a["state_dict"][k] - b["state_dict"][k]).abs().max().item() for k in a["state_dict"]}
     moved = max((a["state_dict"][k] - tiny_init()[k]).abs().max().item() for k in a["state_dict"])
     assert moved > 1e-3  # training really changed the weights
+    print(f"DDP 2 processes vs 1: max |Δparam| {max(diffs.values()):.2e}, loss "
+          f"{a['history']['train_loss']} vs {b['history']['train_loss']}")
     assert max(diffs.values()) < 1e-5, diffs
     for la, lb in zip(a["history"]["train_loss"], b["history"]["train_loss"]):
         assert abs(la - lb) < 1e-5

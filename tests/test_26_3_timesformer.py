@@ -118,6 +118,10 @@ def test_mac_count_is_exact(attention):
 def test_bad_arguments():
     with pytest.raises(ValueError, match="attention must be one of"):
         timesformer(attention="axial", **KW)
+    with pytest.raises(ValueError, match="pool"):
+        timesformer(pool="max", **KW)
+    with pytest.raises(ValueError, match="input_norm"):
+        timesformer(input_norm="imagenet", **KW)
     with pytest.raises(ValueError, match="multiple|divisible"):
         timesformer(attention="divided", **{**KW, "img_size": 36})
     m = timesformer(attention="divided", **KW)

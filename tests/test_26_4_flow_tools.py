@@ -115,3 +115,16 @@ def test_stereo_pair_is_real_ground_truth_with_known_zero_flow_error():
     assert (p["flow"][0][p["valid"]] < 0).all()  # left → right: things move left
     zero = score(classical.zero, [p])
     assert zero["epe"] == pytest.approx(34.3, abs=0.1)  # reference-facts anchor
+
+
+def test_shipped_raft_beats_farneback_on_held_out_and_real_pairs():
+    """Quality guard for the shipped weights (the full table is benchmarks/bench_flow_eval.py)."""
+    torch.set_num_threads(1)
+    from companion.flow.evaluation import heldout_synthetic, raft_flow_fn
+
+    raft = raft_flow_fn(num_flow_updates=12, scale="auto")
+    synth = heldout_synthetic(3)
+    assert score(raft, synth)["epe"] < score(classical.farneback, synth)["epe"]
+    moto = [motorcycle_pair(half=True)]
+    ours, farn = score(raft, moto), score(classical.farneback, moto)
+    assert ours["epe"] < farn["epe"] and ours["px3"] < farn["px3"]

@@ -50,9 +50,15 @@ def heldout_synthetic(n: int = 16, seed: int = HELDOUT_SEED) -> list[dict]:
     return make_dataset(n, seed=seed, **HELDOUT_KW)
 
 
-def raft_flow_fn(model=None, *, num_flow_updates: int = 12, scale: float = 1.0) -> Callable:
+TRAIN_SIDE = 384  # "auto" scale: longer image side at most this many pixels
+
+
+def raft_flow_fn(model=None, *, num_flow_updates: int = 12, scale: float | str = 1.0) -> Callable:
     """A ``(img1, img2) -> (2, H, W)`` function running RAFT, optionally on images resized by
-    ``scale`` (the flow is resized back and multiplied by 1/scale)."""
+    ``scale`` (the flow is resized back and multiplied by 1/scale). ``scale="auto"`` shrinks
+    images whose longer side exceeds :data:`TRAIN_SIDE` px to that size: our weights were trained
+    on 128×160 images with motions up to ~32 px, and large images with large motions fall outside
+    what they have seen."""
     from companion.flow.raft import predict_flow, raft_small
 
     model = raft_small(pretrained=True) if model is None else model
@@ -60,14 +66,15 @@ def raft_flow_fn(model=None, *, num_flow_updates: int = 12, scale: float = 1.0) 
     def run(img1, img2):
         a, b = np.asarray(img1), np.asarray(img2)
         h, w = a.shape[:2]
-        if scale != 1.0:
+        s = min(1.0, TRAIN_SIDE / max(h, w)) if scale == "auto" else float(scale)
+        if s != 1.0:
             import cv2
 
-            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            size = (max(1, round(w * s)), max(1, round(h * s)))
             a = cv2.resize(a, size, interpolation=cv2.INTER_AREA)
             b = cv2.resize(b, size, interpolation=cv2.INTER_AREA)
         f = predict_flow(model, a, b, num_flow_updates=num_flow_updates)
-        if scale != 1.0:
+        if s != 1.0:
             f = F.interpolate(f[None], size=(h, w), mode="bilinear", align_corners=False)[0]
             f = f * torch.tensor([w / f.new_tensor(a.shape[1]), h / f.new_tensor(a.shape[0])]).view(2, 1, 1)
         return f.numpy()
@@ -92,8 +99,16 @@ def score(method: Callable, pairs: list[dict], *, use_valid: bool = False,
     return {"epe": float(e.mean()), "px3": 100.0 * float((e > 3).double().mean())}
 
 
-def default_methods(model=None, *, num_flow_updates: int = 24) -> dict[str, Callable]:
-    methods = {"RAFT-small (ours, synthetic)": raft_flow_fn(model, num_flow_updates=num_flow_updates)}
+RAFT_NAME = "RAFT-small (ours)"
+
+
+def default_methods(model=None, *, num_flow_updates: int = 12) -> dict[str, Callable]:
+    """Our RAFT (``scale="auto"``), the same at full resolution, and the classical baselines."""
+    from companion.flow.raft import raft_small
+
+    model = raft_small(pretrained=True) if model is None else model
+    methods = {RAFT_NAME: raft_flow_fn(model, num_flow_updates=num_flow_updates, scale="auto"),
+               RAFT_NAME + ", full resolution": raft_flow_fn(model, num_flow_updates=num_flow_updates)}
     methods.update(classical.METHODS)
     return methods
 

@@ -112,7 +112,11 @@ def make_tracker(name: str = DEFAULT_TRACKER, *, fps: float = 10.0) -> _Tracker:
 
 
 #: Settings of the 26.5 trackers for the lab (frames are given at 30 fps and scaled by
-#: ``frame_rate / 30`` inside the trackers, so 60 = 2 s at any frame rate).
+#: ``frame_rate / 30`` inside the trackers, so 60 = 2 s at any frame rate). At 10 frames/s a
+#: walker moves 3-7 px a frame while being only 15-30 px wide, so a *new* track (no velocity yet)
+#: overlaps its next detection with IoU ~0.2-0.4: ByteTrack's published gates (fused cost 0.8 /
+#: 0.7, tuned for 30 fps) keep such tracks tentative for ever; 0.9 (IoU x score >= 0.1, like
+#: ``trackers``' ``minimum_iou_threshold=0.1``) lets them confirm.
 TRACKER_SETTINGS = {
     "bytetrack": dict(track_thresh=0.5, track_buffer=60, match_thresh=0.9,
                       unconfirmed_match_thresh=0.9),

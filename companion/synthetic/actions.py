@@ -9,7 +9,7 @@ of eight actions, on a random low-contrast textured background, among a few smal
 ====  ==============  ==========================================================
  0     move_left       translates leftwards (direction within ±30° of horizontal)
  1     move_right      the exact time reversal of ``move_left``
- 2     rotate_cw       spins clockwise on screen about its centre
+ 2     rotate_cw       turns clockwise on screen about one end, like a clock hand
  3     rotate_ccw      the exact time reversal of ``rotate_cw``
  4     grow            scales up by a factor 1.8–2.8
  5     shrink          the exact time reversal of ``grow``
@@ -179,9 +179,14 @@ def _forward_actor(family: int, rng: np.random.Generator, T: int, size: int):
         return cx, cy, half_len * ones, half_wid * ones, angle0 * ones, ones
     cx = rng.uniform(0.3, 0.7) * size * ones
     cy = rng.uniform(0.3, 0.7) * size * ones
-    if family == 1:  # rotate_cw: the angle grows (clockwise on screen with rows pointing down)
+    if family == 1:  # rotate_cw: a clock hand turning about one end; the angle grows (clockwise
+        # on screen, rows pointing down)
         total = rng.uniform(0.7, 1.1) * math.pi
-        return cx, cy, 1.3 * half_len * ones, half_wid * ones, angle0 + total * frac, ones
+        ang = angle0 * 2 + total * frac  # any start direction
+        px, py = cx[0] * 0.5 + 0.25 * size, cy[0] * 0.5 + 0.25 * size  # pivot in the central half
+        hcx = px + half_len * np.cos(ang)
+        hcy = py + half_len * np.sin(ang)
+        return hcx, hcy, half_len * ones, half_wid * ones, ang, ones
     if family == 2:  # grow: geometric scaling from s0 to s0 * factor
         factor = rng.uniform(1.8, 2.8)
         s = factor ** (frac - 0.5) / math.sqrt(factor) * 1.1
