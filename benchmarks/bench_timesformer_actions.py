@@ -52,6 +52,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--weights", action="store_true", help="evaluate the shipped weights, no training")
+    ap.add_argument("--epochs", type=int, default=None, help="override the recipe's 12 epochs "
+                    "(the 180 CPU-second target is then not checked)")
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
     rows, failures = {}, []
@@ -66,7 +68,8 @@ def main(argv=None) -> int:
             rep.update(held_out_acc=float((logits.argmax(1) == labels).float().mean()),
                        pair_acc=reversal_pair_accuracy(logits, labels, REVERSAL_PAIRS))
         else:
-            kw = dict(epochs=1, n_train=240, n_val=160) if a.quick else {}
+            kw = dict(epochs=1, n_train=240, n_val=160) if a.quick else (
+                {"epochs": a.epochs} if a.epochs else {})
             model, hist, rep = train_on_actions(kind, progress=False, **kw)
             _, val = actions_datasets(n_val=kw.get("n_val"))
         rep["mirrored_pair_acc"] = mirrored_pair_accuracy(model, val, n=min(200, len(val)))
@@ -84,7 +87,7 @@ def main(argv=None) -> int:
     if not a.quick:
         if d["held_out_acc"] < 0.90:
             failures.append(f"divided held-out accuracy {d['held_out_acc']:.3f} < 0.90")
-        if d["cpu_s"] > 180:
+        if d["cpu_s"] > 180 and not a.epochs:
             failures.append(f"divided training took {d['cpu_s']:.0f} CPU s > 180")
         if d["pair_acc"] < 0.85:
             failures.append(f"divided reversal-pair accuracy {d['pair_acc']:.3f} < 0.85")

@@ -231,6 +231,11 @@ if not FAST:  # the claims of this section (measured numbers are in the closing 
     assert ev3d["acc"] >= 0.95
 
 # %% [markdown]
+# Measured in full mode (`benchmarks/bench_time_matters.py`, same settings and seeds): the 2D
+# per-frame model reaches 0.375 held-out accuracy, and 0.45–0.52 inside the four reversal pairs;
+# the 3D model 0.984 held-out, 1.00 inside every pair. Training took 138 s (2D) and 108 s (3D) of
+# 2-core time (process CPU time ÷ 2; the shared machine's wall clock was several times longer).
+#
 # The 2D network can learn *which pair* a clip belongs to (a bar that changes size, a bar that
 # turns, …) but inside the pair it is a coin flip, as the argument in section 2 promised. The 3D
 # network, with nothing but 3×3×3 kernels, reads the direction of time.

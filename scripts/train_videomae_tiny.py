@@ -14,6 +14,15 @@ class, seed 12), held-out 800 clips (seed 2), ``companion.training.fit`` with Ad
 wd 0.05, batch 16, 20 epochs, seed 0 — identical for "pretrained" and "scratch".
 Writes ``companion/weights/videomae_tiny_actions.pt`` with ``{'state_dict' (the VideoMAE),
 'losses', 'report'}``.
+
+Measured here (run with ``--pretrain-epochs 40 --pretrain-seconds 240 --finetune-epochs 40``,
+one thread): pretraining 3,000 steps in 155 CPU s, masked-tubelet loss 1.000 -> 0.991 (predicting
+zero scores 1.0 on this target; the random textures and pixel noise, standardised per tubelet,
+are largely unpredictable). Fine-tuning with 160 labels, 800 held-out clips: pretrained 0.123
+(best epoch 0.153), scratch 0.114 (best 0.140) — both at chance (0.125) while fitting the
+training set (train accuracy 0.52 pretrained, 0.36 scratch). No benefit from this pretraining at this scale; an earlier
+10-epoch pretraining (41 CPU s, loss 1.000 -> 0.992) with 20 fine-tuning epochs gave 0.136 vs
+0.126.
 """
 
 from __future__ import annotations

@@ -4,11 +4,21 @@ time (≤ 50% inside every reversal pair, for any weights), while a small 3D CNN
 The full-size numbers (8 classes, 2D ≤ 0.60 on pairs, 3D ≥ 0.95 held-out, ≤ 3 min each) are
 measured by ``benchmarks/bench_time_matters.py`` and notebook 26.2.1."""
 
+import pytest
 import torch
 
 from companion.models import frame_cnn, video_resnet
 from companion.synthetic.actions import REVERSAL_PAIRS, ActionClips
 from companion.training import evaluate, fit
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Training on an oversubscribed 2-core machine is far faster single-threaded."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 def _reversal_set(n=16, T=6):

@@ -13,6 +13,15 @@ from companion.synthetic.actions import ActionClips
 from companion.training import History, evaluate, fit, tiny3d
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Training on an oversubscribed 2-core machine is far faster single-threaded."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def test_fit_is_seeded_and_history_complete():
     ds = ActionClips(32, seed=0, num_frames=4, size=32, cache=True)
     val = ActionClips(16, seed=1, num_frames=4, size=32, cache=True)

@@ -90,7 +90,8 @@ class TimeSformer(nn.Module):
     def __init__(self, *, num_frames: int = 8, img_size=224, patch_size=16, in_channels: int = 3,
                  dim: int = 768, depth: int = 12, heads: int = 12, mlp_ratio: float = 4.0,
                  num_classes: int = 400, attention: str = "divided", backend: str = "explicit",
-                 pos_std: float = 0.02, input_norm: str | None = None, pool: str = "cls"):
+                 pos_std: float = 0.02, input_norm: str | None = None, pool: str = "cls",
+                 time_std: float = 0.0):
         super().__init__()
         if input_norm not in (None, "clip"):
             raise ValueError(f"input_norm must be None or 'clip', got {input_norm!r}")
@@ -110,6 +111,8 @@ class TimeSformer(nn.Module):
         nn.init.trunc_normal_(self.cls_pos, std=0.02)
         self.pos = SpaceTimePositionEmbedding(t, (gh, gw), dim, std=pos_std,
                                               temporal_init="none" if attention == "space" else "zeros")
+        if time_std and self.pos.temporal is not None:   # opt out of the zero start (small-data recipe)
+            nn.init.trunc_normal_(self.pos.temporal, std=time_std, a=-2 * time_std, b=2 * time_std)
         if attention == "divided":
             self.blocks = nn.ModuleList(DividedBlock(dim, heads, mlp_ratio, backend) for _ in range(depth))
         else:
@@ -194,7 +197,8 @@ def _init_linear(m: nn.Module) -> None:
 def timesformer(*, attention: str = "divided", num_frames: int = 8, img_size=224, patch_size=16,
                 dim: int = 768, depth: int = 12, heads: int = 12, num_classes: int = 400,
                 in_channels: int = 3, mlp_ratio: float = 4.0, backend: str = "explicit",
-                pos_std: float = 0.02, input_norm: str | None = None, pool: str = "cls") -> TimeSformer:
+                pos_std: float = 0.02, input_norm: str | None = None, pool: str = "cls",
+                time_std: float = 0.0) -> TimeSformer:
     """Build a :class:`TimeSformer`. Defaults are TimeSformer-Base (8 x 224^2, patch 16);
     the companion trains e.g. ``timesformer(num_frames=8, img_size=32, patch_size=8, dim=64,
     depth=2, heads=4, num_classes=6)`` on CPU. ``pos_std``: spread of the learned spatial position
@@ -205,7 +209,8 @@ def timesformer(*, attention: str = "divided", num_frames: int = 8, img_size=224
     return TimeSformer(num_frames=num_frames, img_size=img_size, patch_size=patch_size,
                        in_channels=in_channels, dim=dim, depth=depth, heads=heads,
                        mlp_ratio=mlp_ratio, num_classes=num_classes, attention=attention,
-                       backend=backend, pos_std=pos_std, input_norm=input_norm, pool=pool)
+                       backend=backend, pos_std=pos_std, input_norm=input_norm, pool=pool,
+                       time_std=time_std)
 
 
 # --------------------------------------------------------------------------------------------
@@ -223,8 +228,12 @@ def timesformer(*, attention: str = "divided", num_frames: int = 8, img_size=224
 #: (``input_norm="clip"``; the synthetic backgrounds have random colour casts) and the classifier
 #: reads the mean of the patch tokens (``pool="mean"``). Neither tells the model anything about
 #: the order of frames.
+#: Finally the temporal position table starts random (std 1) instead of at zero: from zero, order
+#: information has to grow through two zero-initialised factors (the table and ``temporal_fc``)
+#: and in 12 epochs it did not — held-out 41 % with within-pair accuracy 0.51, i.e. it learned the
+#: pairs but not the direction; with ``time_std=1`` the same run learns the direction too.
 ACTIONS_MODEL = dict(num_frames=8, img_size=32, patch_size=8, dim=64, depth=3, heads=4, num_classes=8,
-                     pos_std=1.0, input_norm="clip", pool="mean")
+                     pos_std=1.0, input_norm="clip", pool="mean", time_std=1.0)
 ACTIONS_FIT = dict(epochs=12, batch_size=16, lr=1e-3, weight_decay=0.05, warmup_steps=100, seed=0)
 ACTIONS_DATA = dict(n_train=2400, n_val=800, train_seed=1, val_seed=2)
 
