@@ -64,6 +64,13 @@ class C3D(nn.Module):
         self.fc8 = nn.Linear(fc_width, num_classes)
         self.relu = nn.ReLU(inplace=True)
         self.dropout = nn.Dropout(dropout)
+        # He initialisation: a plain 8-conv ReLU stack without BatchNorm does not train from
+        # PyTorch's default (smaller) init at small widths — the signal fades layer by layer
+        for m in self.modules():
+            if isinstance(m, (nn.Conv3d, nn.Linear)):
+                nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+        nn.init.normal_(self.fc8.weight, 0, 0.01)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_clip(x, name="C3D", channels=self.in_channels, min_frames=16)
