@@ -14,11 +14,18 @@ if not hasattr(np, "asfarray"):
 
 
 @pytest.fixture(autouse=True)
-def _seeded():
+def _seeded_single_thread():
+    """Every test starts seeded and with one torch thread: on a busy 2-core machine (two pytest
+    workers) a second intra-op thread only spins, making training-heavy tests up to 10x slower."""
+    import torch
+
     from companion import seed_everything
 
     seed_everything(0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

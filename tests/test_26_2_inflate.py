@@ -6,13 +6,6 @@ import torchvision
 
 from companion.models import I3D, inflate, inflate_weight
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Large CPU convolutions on an oversubscribed 2-core machine run faster single-threaded."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _with_stats(model):

@@ -11,13 +11,6 @@ BUILDERS = {"r3d_18": (r3d_18, tv.r3d_18, 33_371_472, tv.R3D_18_Weights),
             "mc3_18": (mc3_18, tv.mc3_18, 11_695_440, tv.MC3_18_Weights),
             "r2plus1d_18": (r2plus1d_18, tv.r2plus1d_18, 31_505_325, tv.R2Plus1D_18_Weights)}
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Large CPU convolutions on an oversubscribed 2-core machine run faster single-threaded."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _randomise(model):

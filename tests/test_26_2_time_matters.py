@@ -12,13 +12,6 @@ from companion.synthetic.actions import REVERSAL_PAIRS, ActionClips
 from companion.training import evaluate, fit
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Training on an oversubscribed 2-core machine is far faster single-threaded."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _reversal_set(n=16, T=6):

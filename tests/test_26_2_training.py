@@ -13,13 +13,6 @@ from companion.synthetic.actions import ActionClips
 from companion.training import History, evaluate, fit, tiny3d
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Training on an oversubscribed 2-core machine is far faster single-threaded."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def test_fit_is_seeded_and_history_complete():

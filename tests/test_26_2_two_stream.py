@@ -6,13 +6,6 @@ import torch
 
 from companion.models import TwoStream, cross_modality_init, flow_stack, pack_two_stream, two_stream
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Large CPU convolutions on an oversubscribed 2-core machine run faster single-threaded."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _translating_clip(T=8, size=48, dx=1, dy=0):
