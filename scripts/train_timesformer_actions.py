@@ -4,49 +4,194 @@
     python scripts/train_timesformer_actions.py                    # both, writes the weights
     python scripts/train_timesformer_actions.py --attention divided --no-save
 
-Recipe (``companion.models.timesformer.ACTIONS_*``): 8 frames of 32x32, patch 8 (128 tokens),
-width 64, 3 blocks, 4 heads (~0.16 M parameters), spatial and temporal position tables initialised
-with std 1, clips standardised per channel, mean-pooled patch tokens classified; 2,400 training clips
-(seed 1), 800 held-out (seed 2, the first 200 give the per-epoch curve); AdamW lr 1e-3, weight
-decay 0.05, batch 16, 100 warm-up steps then cosine, 12 epochs, seed 0; one PyTorch thread.
-Writes ``companion/weights/timesformer_actions_<attention>.pt`` with ``{'state_dict', 'history',
-'report'}`` (~0.7 MB each).
+Recipe (``train_stream`` below; ``STREAM_FIT`` and ``MODEL_CHANGES``):
 
-Measured here (shared, heavily loaded 2-core machine, one PyTorch thread):
+* model: ``companion.models.timesformer.ACTIONS_MODEL`` (32x32 clips, patch 8, width 64, 4 heads,
+  spatial and temporal position tables with std 1, clips standardised per channel, mean-pooled
+  patch tokens; ``temporal_fc`` starts at zero as in the library) with a cheaper body:
+  **4 frames, 1 block, MLP ratio 2** (64 patch tokens; ~69 k parameters);
+* data: a *stream* of fresh clips, ``ActionClips(60000, seed=1)`` read once in a seeded random
+  order (no clip is seen twice, so there is nothing to over-fit), and every clip is fed a second
+  time **played backwards with the partner label** (a reversed ``grow`` clip *is* a ``shrink``
+  clip, exactly); 16 fresh clips + their 16 reversals per step;
+* AdamW lr 2e-3, weight decay 0.05, 100 warm-up steps, then cosine decay over whichever runs out
+  first of the 60,000 clips and a **165 CPU-second budget** (``process_time``, clip generation
+  included); seed 0; one PyTorch thread;
+* held-out: ``ActionClips(800, seed=2)`` at the same frame count and size (the first 200 give the
+  curve). Writes ``companion/weights/timesformer_actions_<attention>.pt`` with
+  ``{'state_dict', 'model' (the config), 'history', 'report'}``.
 
-=========  ============  ================  ===========  =======  ========
-model      held-out acc  within-pair acc   CPU seconds  wall s   epochs
-=========  ============  ================  ===========  =======  ========
-divided    0.632         0.825             169          392      12
-space      0.166 (0.144 on reload)  0.501  121          702      12
-=========  ============  ================  ===========  =======  ========
+Why: the previous recipe (8 frames, 3 blocks, MLP 4, a fixed set of 2,400 clips, 12 epochs) reached
+63.2 % held-out in 169 CPU s (73 % after 30 epochs, train accuracy 1.00): over-fitting a small fixed
+set. Fresh clips remove the over-fitting; after that the limit is how many clips fit in the CPU
+budget, so a cheaper body that sees more clips wins. Measured on this shared 2-core machine, one
+thread, held-out accuracy on 800 clips (or on the first 200 where the run was stopped early):
 
-Held-out accuracy per epoch (divided, first 200 held-out clips): .135 .11 .24 .355 .445 .435 .495
-.57 .62 .63 .65 .665. The issue's target (>= 90 % in <= 3 min) is NOT met by this recipe: it
-reaches 63 % in 169 CPU s. With 30 epochs (404 CPU s): 73.4 % held-out, within-pair 0.878, train
-accuracy 1.00 — limited by over-fitting 2,400 clips, not by time. Earlier recipes: ViT defaults (pos std 0.02, class token, raw pixels)
-stayed at chance for 2+ epochs; with the temporal table at zero: 41 % held-out, within-pair 0.51.
+================================================  ========  ========  ======
+stream recipe variant (lr 2e-3 unless noted)      held-out  in-pair   CPU s
+================================================  ========  ========  ======
+old recipe: fixed 2,400 clips, T 8, 3 blocks      0.632     0.825     169
+T 8, 3 blocks, MLP 4 (lr 1e-3 / 2e-3)             .38/.535  -         97 (stopped)
+T 8, 3 blocks, 8 clips/step, lr 3e-3 or 6e-3      <= 0.19   -         49 (stopped, stuck)
+T 8, 2 blocks, MLP 2                              0.707     0.853     152
+T 4, 2 blocks, MLP 4                              0.647     0.825     151
+T 4, 2 blocks, MLP 2                              0.716     0.799     166
+T 4, 1 block, MLP 2 (THIS RECIPE)                 0.841     0.869     165
+T 6, 1 block, MLP 2                               0.856     0.894     166 (1 run, not adopted: within noise)
+T 4, 1 block, width 96                            0.77      -         94 (stopped; this recipe: 0.80 at the same CPU s)
+T 4, 1 block, MLP 4                               0.765     -         92 (stopped; this recipe: 0.80 at the same CPU s)
+T 4, 1 block, lr 3e-3                             0.715     -         101 (stopped; this recipe: 0.83)
+T 4, patch 4 (256 tokens), width 32, 2 blocks     0.20      -         27 (stopped, slow)
+================================================  ========  ========  ======
+
+Shipped weights (this script, default settings):
+
+=========  ============  ================  ===========  =======
+model      held-out acc  within-pair acc   CPU seconds  wall s
+=========  ============  ================  ===========  =======
+divided    0.841         0.869 (0.870 on clips + their reversals)  165  166
+space      0.160         0.4725 (exactly 0.5 on clips + reversals)  123  124
+=========  ============  ================  ===========  =======
+
+(The space-only run used all 60,000 clips before its budget.) Held-out accuracy of the divided
+model on the first 200 held-out clips, every 200 steps: see ``history`` in the checkpoint (0.32 at
+10 CPU s, 0.585 at 35 s, 0.805 at 70 s, 0.835 at 105 s, then flat at 0.81-0.85 up to 158 s). The issue's target (>= 90 % in <= 3 CPU minutes) is
+still NOT met: 84.1 % in 165 CPU s (a repeat of the same recipe from a separate exploration script:
+84.0 %, 161 s). The curve flattens after ~100 CPU s, so a larger budget alone would not
+close the gap quickly; what limits it now is not over-fitting (every clip is fresh).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
+import time
 from pathlib import Path
 
 import torch
-
-from companion.models.timesformer import train_on_actions
+import torch.nn.functional as F
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "companion" / "weights"
+
+#: The training stream: fresh clips every step, each also fed time-reversed with the partner label.
+STREAM_FIT = dict(cpu_budget_s=165.0, clips_per_step=16, lr=2e-3, weight_decay=0.05, warmup_steps=100,
+                  reverse=True, seed=0, train_seed=1, max_clips=60000)
+VAL = dict(n_val=800, val_seed=2)
+
+
+def _model_cfg() -> dict:
+    from companion.models.timesformer import ACTIONS_MODEL
+
+    return {**ACTIONS_MODEL, **MODEL_CHANGES}
+
+
+#: The model: ``companion.models.timesformer.ACTIONS_MODEL`` with these changes (see the docstring).
+MODEL_CHANGES: dict = dict(num_frames=4, depth=1, mlp_ratio=2.0)
+
+
+def val_clips(cfg: dict | None = None, n_val: int = VAL["n_val"]):
+    """The held-out clips (seed 2) at the recipe's frame count and size, cached."""
+    from companion.synthetic.actions import ActionClips
+
+    cfg = cfg or _model_cfg()
+    return ActionClips(n_val, seed=VAL["val_seed"], num_frames=cfg["num_frames"], size=cfg["img_size"],
+                       cache=True)
+
+
+def train_stream(attention: str = "divided", *, cpu_budget_s: float | None = None, max_clips: int | None = None,
+                 n_val: int = VAL["n_val"], progress: bool = True, curve_every: int = 200, n_curve: int = 200,
+                 threads: int | None = 1, **overrides):
+    """Train on a stream of fresh clips until ``cpu_budget_s`` CPU seconds (``process_time``,
+    clip generation included) or ``max_clips`` clips are used; cosine lr over the CPU budget.
+    Returns ``(model, history, report)``."""
+    from companion.config import seed_everything
+    from companion.models.timesformer import reversal_pair_accuracy, timesformer
+    from companion.synthetic.actions import REVERSAL_PAIRS, ActionClips
+    from companion.training import evaluate, predict
+
+    if threads:
+        torch.set_num_threads(threads)
+    fit = {**STREAM_FIT, **overrides}
+    if cpu_budget_s is not None:
+        fit["cpu_budget_s"] = cpu_budget_s
+    if max_clips is not None:
+        fit["max_clips"] = max_clips
+    cfg = _model_cfg()
+    seed_everything(fit["seed"])
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    model = timesformer(attention=attention, **cfg)
+    stream = ActionClips(fit["max_clips"], seed=fit["train_seed"], num_frames=cfg["num_frames"],
+                         size=cfg["img_size"])
+    val = val_clips(cfg, n_val)
+    curve = torch.utils.data.Subset(val, range(min(n_curve, len(val))))
+    partner = torch.arange(cfg["num_classes"])
+    for a, b in REVERSAL_PAIRS:
+        partner[a], partner[b] = b, a
+    opt = torch.optim.AdamW(model.parameters(), lr=fit["lr"], weight_decay=fit["weight_decay"])
+    perm = torch.randperm(len(stream), generator=torch.Generator().manual_seed(fit["seed"]))
+    k, warm, budget = fit["clips_per_step"], fit["warmup_steps"], fit["cpu_budget_s"]
+    max_steps = len(stream) // k
+    hist = dict(step=[], cpu_s=[], train_loss=[], val_acc=[])
+    run_loss, step = 0.0, 0
+    for step in range(max_steps):
+        used = time.process_time() - cpu0
+        if budget and used > budget:
+            break
+        frac = max((step - warm) / max(1, max_steps - warm), used / budget if budget else 0.0)
+        lr = fit["lr"] * (step + 1) / warm if step < warm else fit["lr"] * 0.5 * (1 + math.cos(math.pi * min(1.0, frac)))
+        for group in opt.param_groups:
+            group["lr"] = lr
+        items = [stream[int(i)] for i in perm[step * k:(step + 1) * k]]
+        x = torch.stack([c for c, _ in items])
+        y = torch.tensor([label for _, label in items])
+        if fit["reverse"]:     # a clip played backwards IS a clip of the partner class
+            x, y = torch.cat([x, x.flip(2)]), torch.cat([y, partner[y]])
+        model.train()
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        run_loss += float(loss.detach())
+        if (step + 1) % curve_every == 0:
+            lg, lb = predict(model, curve, batch_size=100)
+            hist["step"].append(step + 1)
+            hist["cpu_s"].append(round(time.process_time() - cpu0, 1))
+            hist["train_loss"].append(round(run_loss / curve_every, 4))
+            hist["val_acc"].append(round(float((lg.argmax(1) == lb).float().mean()), 4))
+            run_loss = 0.0
+            if progress:
+                print(f"  {attention} step {step + 1}: {hist['cpu_s'][-1]} CPU s, loss "
+                      f"{hist['train_loss'][-1]:.3f}, held-out[:{len(curve)}] {hist['val_acc'][-1]:.3f}", flush=True)
+    else:
+        step += 1
+    model.eval()
+    logits, labels = predict(model, val, batch_size=100)
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    ev = evaluate(model, val, batch_size=100)
+    report = dict(attention=attention, held_out_acc=ev["acc"],
+                  pair_acc=reversal_pair_accuracy(logits, labels, REVERSAL_PAIRS),
+                  cpu_s=cpu, wall_s=wall, threads=torch.get_num_threads(), steps=step,
+                  train_clips=step * k, n_val=len(val), fit=fit, model=cfg,
+                  confusion=ev["confusion"].tolist())
+    return model, hist, report
+
+
+def load_shipped(kind: str):
+    """The shipped model of ``kind`` (``"divided"`` / ``"space"``) and its checkpoint dict."""
+    from companion.models.timesformer import timesformer
+
+    ckpt = torch.load(WEIGHTS / f"timesformer_actions_{kind}.pt", weights_only=False)
+    model = timesformer(attention=kind, **ckpt["model"])
+    model.load_state_dict(ckpt["state_dict"])
+    return model.eval(), ckpt
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--attention", choices=["divided", "space", "joint", "both"], default="both")
-    ap.add_argument("--epochs", type=int, default=None)
-    ap.add_argument("--n-train", type=int, default=None)
+    ap.add_argument("--cpu-budget", type=float, default=None)
     ap.add_argument("--lr", type=float, default=None)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--no-save", action="store_true")
@@ -55,15 +200,14 @@ def main(argv=None) -> int:
     kinds = ["divided", "space"] if args.attention == "both" else [args.attention]
     for kind in kinds:
         extra = {"lr": args.lr} if args.lr else {}
-        model, hist, report = train_on_actions(kind, epochs=args.epochs, n_train=args.n_train,
-                                               threads=args.threads, progress=not args.quiet, **extra)
-        short = {k: v for k, v in report.items() if k != "confusion"}
-        short["val_acc_per_epoch"] = [round(a, 4) for a in hist.val_acc]
-        print(json.dumps(short), flush=True)
+        model, hist, report = train_stream(kind, cpu_budget_s=args.cpu_budget, threads=args.threads,
+                                           progress=not args.quiet, **extra)
+        print(json.dumps({k: v for k, v in report.items() if k != "confusion"}), flush=True)
         if not args.no_save:
             WEIGHTS.mkdir(exist_ok=True)
             path = WEIGHTS / f"timesformer_actions_{kind}.pt"
-            torch.save({"state_dict": model.state_dict(), "history": hist.as_dict(), "report": report}, path)
+            torch.save({"state_dict": model.state_dict(), "model": report["model"], "history": hist,
+                        "report": report}, path)
             print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)", flush=True)
     return 0
 
