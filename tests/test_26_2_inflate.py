@@ -4,20 +4,13 @@ import pytest
 import torch
 import torchvision
 
+from bn_stats import randomise_batchnorm
 from companion.models import I3D, inflate, inflate_weight
 
 
 
 def _with_stats(model):
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.copy_(torch.rand(m.num_features, generator=g) * 0.4 - 0.2)
-                m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-                m.weight.copy_(torch.rand(m.num_features, generator=g) * 0.4 + 0.6)
-                m.bias.copy_(torch.rand(m.num_features, generator=g) * 0.4 - 0.2)
-    return model.eval()
+    return randomise_batchnorm(model, torch.nn.BatchNorm2d, torch.Generator().manual_seed(0)).eval()
 
 
 @pytest.mark.parametrize("arch,size", [("resnet18", 64), ("resnet50", 64)])

@@ -4,6 +4,7 @@ import pytest
 import torch
 from torchvision.models import video as tv
 
+from bn_stats import randomise_batchnorm
 from companion.models import c3d, mc3_18, r2plus1d_18, r2plus1d_mid_channels, r3d_18, video_resnet
 from companion.models.cost import gmacs
 
@@ -16,13 +17,8 @@ BUILDERS = {"r3d_18": (r3d_18, tv.r3d_18, 33_371_472, tv.R3D_18_Weights),
 def _randomise(model):
     """Non-trivial BatchNorm statistics and a larger head, so parity is a real check."""
     g = torch.Generator().manual_seed(1)
+    randomise_batchnorm(model, torch.nn.BatchNorm3d, g, weight_low=0.5, weight_span=1.0)
     with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm3d):
-                m.running_mean.copy_(torch.rand(m.num_features, generator=g) * 0.4 - 0.2)
-                m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-                m.weight.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-                m.bias.copy_(torch.rand(m.num_features, generator=g) * 0.4 - 0.2)
         model.fc.weight.normal_(0, 0.5, generator=g)
 
 
