@@ -94,6 +94,57 @@ def test_height_model_learns_perspective():
     assert hm.height_from_head(200 - 60) == pytest.approx(60, abs=3)
 
 
+def test_height_model_does_not_extrapolate_boldly():
+    """Fitted on feet rows 200-270 only, with a slope that would make people vanish at row 140:
+    outside the fitted rows the upper bound (used to split tall blobs) is never below the value
+    at the nearest fitted row, and the lower bound (the "too short" test) never above it."""
+    hm = D.HeightModel(min_samples=20)
+    for y in np.linspace(200, 270, 40):
+        hm.add(y, 0.8 * y - 112)        # 48 px at row 200, 104 at row 270: zero at row 140
+    assert hm.rows == pytest.approx((200, 270))
+    assert hm.expected(150) == pytest.approx(8, abs=1)          # the bare line: far too small
+    assert hm.expected(150, "upper") == pytest.approx(48, abs=1)
+    assert hm.expected(150, "lower") == pytest.approx(8, abs=1)
+    assert hm.expected(285, "upper") == pytest.approx(116, abs=1)
+    assert hm.expected(285, "lower") == pytest.approx(104, abs=1)
+    assert hm.expected(230, "upper") == hm.expected(230, "lower") == hm.expected(230)
+    with pytest.raises(ValueError, match="bound"):
+        hm.expected(230, "middle")
+
+
+def test_far_walker_above_the_fitted_rows_is_not_cut():
+    """A 14x41 person standing higher than every person the height model was fitted on stays one
+    box (the extrapolated line said 7 px tall -> 'two people', cut into pieces and dropped)."""
+    det = D.BackgroundSubtractionDetector(scale=1.0)
+    det._frame_h = 288
+    for y in np.linspace(205, 272, 90):
+        det.heights.add(y, 0.63 * y - 86)
+    m = np.zeros((288, 384), np.uint8)
+    m[106:147, 83:97] = 255
+    d = det.boxes_from_mask(m)
+    assert len(d) == 1 and d.xyxy[0].tolist() == [83, 106, 97, 147] and d.confidence[0] >= 0.6
+
+
+def test_blob_is_cut_along_predicted_people():
+    """Two people one behind the other make one blob; given the tracker's predictions for both,
+    the detector returns one box per person, each the blob's pixels inside the prediction."""
+    det = D.BackgroundSubtractionDetector(scale=1.0)
+    m = np.zeros((200, 200), np.uint8)
+    m[40:110, 100:120] = 255   # person behind: feet at row 110
+    m[70:150, 90:115] = 255    # person in front: feet at row 150, overlapping
+    assert len(det.boxes_from_mask(m)) == 1
+    hints = np.array([[99, 39, 121, 111], [89, 69, 116, 151]], float)
+    d = det.boxes_from_mask(m, hints=hints)
+    # (each box also holds the other person's pixels that fall inside its prediction)
+    assert sorted(d.xyxy.tolist()) == [[90, 69, 116, 150], [99, 40, 120, 111]]
+    # one prediction, or two that are the same person, or a blob no bigger than one person: no cut
+    assert len(det.boxes_from_mask(m, hints=hints[:1])) == 1
+    assert len(det.boxes_from_mask(m, hints=np.array([[89, 39, 121, 151], [90, 40, 120, 150]]))) == 1
+    small = np.zeros((200, 200), np.uint8)
+    small[70:150, 90:115] = 255
+    assert len(det.boxes_from_mask(small, hints=np.array([[89, 69, 116, 151], [95, 75, 112, 140]]))) == 1
+
+
 def test_detector_errors():
     with pytest.raises(ValueError, match="unknown detector"):
         D.make_detector("yolo")

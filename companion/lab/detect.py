@@ -56,6 +56,16 @@ def _check_frame(frame) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------
 
 
+def _iou1(a, b) -> float:
+    """IoU of two xyxy boxes."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    if w <= 0 or h <= 0:
+        return 0.0
+    inter = w * h
+    return float(inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter))
+
+
 def split_columns(profile: np.ndarray, pieces: int) -> list[int]:
     """Cut positions that split a blob's column profile into ``pieces`` parts.
 
@@ -90,6 +100,9 @@ class BackgroundSubtractionDetector:
     tall_ratio: a blob taller than ``tall_ratio`` x the height of a tall person at its foot row
         (perspective model x its 80th-percentile spread) is split into the person in front and
         the one behind.
+    rng_seed: OpenCV's global random generator is seeded with it at every :meth:`reset` (and so
+        at :meth:`prime`): the background models draw from it, and without a fixed seed two runs
+        on the same frames in one process can give different masks. ``None`` leaves it alone.
     """
 
     name = "bgsub"
@@ -97,7 +110,7 @@ class BackgroundSubtractionDetector:
     def __init__(self, method: str = "knn", *, scale: float | None = None, min_height: float = 0.05,
                  min_area: float = 7.5e-4, person_aspect: float = 0.42, split_ratio: float = 1.75,
                  learning_rate: float = -1.0, threshold: float | None = None,
-                 tall_ratio: float = 1.6):
+                 tall_ratio: float = 1.6, rng_seed: int | None = 0):
         if method not in ("knn", "mog2"):
             raise ValueError(f"method must be 'knn' or 'mog2', got {method!r}")
         if scale is not None and not 0.1 <= scale <= 1.0:
@@ -109,12 +122,18 @@ class BackgroundSubtractionDetector:
         self.learning_rate = float(learning_rate)
         self.tall_ratio = float(tall_ratio)
         self.threshold = threshold
+        self.rng_seed = rng_seed
         self.background: np.ndarray | None = None
         self.name = f"bgsub-{method}"
         self.reset()
 
     # -- state ----------------------------------------------------------------------------------
     def reset(self) -> None:
+        # OpenCV's KNN and MOG2 models update their samples at random times drawn from OpenCV's
+        # one global random generator: without a fixed seed the masks (and so the counts) of a
+        # run depend on whatever used that generator before (earlier runs in the same process)
+        if self.rng_seed is not None:
+            cv2.setRNGSeed(int(self.rng_seed))
         self.heights = HeightModel()
         if self.method == "knn":
             thr = 400.0 if self.threshold is None else self.threshold
@@ -165,29 +184,49 @@ class BackgroundSubtractionDetector:
         m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, self._close)
         return m
 
-    def __call__(self, frame: np.ndarray) -> sv.Detections:
-        return self.boxes_from_mask(self.mask(frame))
+    #: the lab's pipeline passes the tracker's predicted boxes to detectors that say so
+    uses_hints = True
 
-    def boxes_from_mask(self, m: np.ndarray) -> sv.Detections:
+    def __call__(self, frame: np.ndarray, hints=None) -> sv.Detections:
+        return self.boxes_from_mask(self.mask(frame), hints)
+
+    def boxes_from_mask(self, m: np.ndarray, hints=None) -> sv.Detections:
         """Connected components of the mask -> person boxes (full-resolution pixels).
 
         A blob much wider than one person is cut at the valleys of its column profile; a blob
         much taller than a person standing at its foot row (two people, one behind the other)
         is cut into a front person (at the bottom) and one behind (at the top), using the
         perspective height model learned online from clean single-person blobs.
+
+        ``hints`` (optional, ``(K, 4)`` boxes in full-resolution pixels) are where the tracker
+        expects the people it is following to be in this frame. A blob that holds two or more
+        of them (people who walked into each other: side by side, or one passing behind the
+        other) is cut along them instead — one box per person, the mask pixels of the blob
+        inside that person's predicted box — so that the tracker keeps one box per person
+        through the merge instead of one box for the group (which would drag one track's box
+        and velocity onto the group and hand its id to whoever comes out of the group first).
         """
         s = self.scale
         n, labels, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
         Hs, Ws = m.shape
-        boxes, scores = [], []
+        boxes, scores, locked = [], [], []
         H = getattr(self, "_frame_h", Hs / s)
         min_h, min_area = self.min_height * H * s, self.min_area * (H * s) ** 2
+        hint_boxes = None
+        if hints is not None and len(hints) >= 2:
+            hint_boxes = np.asarray(hints, np.float64).reshape(-1, 4) * s
         for i in range(1, n):
             x, y, w, h, area = (int(v) for v in stats[i])
             if h < min_h or area < min_area:
                 continue
             aspect = w / h
             sub = labels[y:y + h, x:x + w] == i
+            guided = None if hint_boxes is None else self._hint_split(sub, x, y, hint_boxes, min_h)
+            if guided is not None:
+                boxes += guided
+                scores += [0.7] * len(guided)
+                locked += [True] * len(guided)
+                continue
             if aspect > self.split_ratio * self.person_aspect:
                 pieces = max(2, int(round(aspect / self.person_aspect)))
                 cuts = [0] + split_columns(sub.sum(axis=0), pieces) + [w]
@@ -213,20 +252,64 @@ class BackgroundSubtractionDetector:
                         continue
                     boxes.append((px + cols[0], py + a0, px + cols[-1] + 1, py + a1))
                     scores.append(sc)
+                    locked.append(False)
         if not boxes:
             return _empty()
         boxes, scores = self._merge_fragments(np.asarray(boxes, np.float32),
-                                              np.asarray(scores, np.float32))
+                                              np.asarray(scores, np.float32),
+                                              np.asarray(locked, bool))
         return sv.Detections(xyxy=boxes / s, confidence=scores,
                              class_id=np.full(len(boxes), PERSON, int))
 
-    def _merge_fragments(self, boxes: np.ndarray, scores: np.ndarray):
+    def _hint_split(self, sub: np.ndarray, x: int, y: int, hints: np.ndarray, min_h: float):
+        """Boxes (working scale) of the people the tracker expects inside this blob, or None.
+
+        A predicted box belongs to the blob when at least 60 % of it lies inside the blob's
+        bounding box and the blob's mask fills at least a quarter of it. Two predictions that
+        overlap with IoU > 0.5 are one person (the larger is kept). The blob is cut only when at
+        least two people remain and it is larger than each of them (1.25 x the box area): a blob
+        no bigger than one predicted person is one person, whatever the tracker believes.
+        """
+        h, w = sub.shape
+        bx0, by0, bx1, by1 = x, y, x + w, y + h
+        ix0, iy0 = np.maximum(hints[:, 0], bx0), np.maximum(hints[:, 1], by0)
+        ix1, iy1 = np.minimum(hints[:, 2], bx1), np.minimum(hints[:, 3], by1)
+        inter = np.clip(ix1 - ix0, 0, None) * np.clip(iy1 - iy0, 0, None)
+        area = np.clip(hints[:, 2] - hints[:, 0], 1e-6, None) * np.clip(hints[:, 3] - hints[:, 1], 1e-6, None)
+        cand = np.flatnonzero(inter >= 0.6 * area)
+        if len(cand) < 2:
+            return None
+        kept = []
+        for j in cand[np.argsort(-area[cand])]:
+            c0, r0 = int(np.floor(ix0[j])) - x, int(np.floor(iy0[j])) - y
+            c1, r1 = int(np.ceil(ix1[j])) - x, int(np.ceil(iy1[j])) - y
+            win = sub[max(r0, 0):r1, max(c0, 0):c1]
+            if win.size == 0 or win.mean() < 0.25:
+                continue
+            if any(_iou1(hints[j], hints[k]) > 0.5 for k in kept):
+                continue
+            kept.append(j)
+        if len(kept) < 2 or w * h < 1.25 * area[kept].max():
+            return None
+        out = []
+        for j in kept:
+            c0, r0 = max(int(np.floor(ix0[j])) - x, 0), max(int(np.floor(iy0[j])) - y, 0)
+            c1, r1 = int(np.ceil(ix1[j])) - x, int(np.ceil(iy1[j])) - y
+            win = sub[r0:r1, c0:c1]
+            rows, cols = np.flatnonzero(win.any(axis=1)), np.flatnonzero(win.any(axis=0))
+            if len(rows) == 0 or rows[-1] + 1 - rows[0] < min_h:
+                continue
+            out.append((x + c0 + cols[0], y + r0 + rows[0], x + c0 + cols[-1] + 1, y + r0 + rows[-1] + 1))
+        return out if len(out) >= 2 else None
+
+    def _merge_fragments(self, boxes: np.ndarray, scores: np.ndarray, locked: np.ndarray | None = None):
         """Join pieces of one person (torso and legs split where clothes match the ground) and
         score every box by how well its height fits the perspective model: a box much shorter
         than a person standing there gets a low score, so it can extend a track but never
-        start one."""
+        start one. Boxes cut along the tracker's predictions (``locked``) are left as they are."""
         if self.heights.coef is None:
             return boxes, scores
+        locked = np.zeros(len(boxes), bool) if locked is None else locked
         merged = True
         while merged and len(boxes) > 1:
             merged = False
@@ -234,12 +317,14 @@ class BackgroundSubtractionDetector:
             for ii in range(len(order)):
                 for jj in range(ii + 1, len(order)):
                     a, b = order[ii], order[jj]  # a is higher in the image than b
+                    if locked[a] or locked[b]:
+                        continue
                     top, low = boxes[a], boxes[b]
                     ov = min(top[2], low[2]) - max(top[0], low[0])
                     narrow = min(top[2] - top[0], low[2] - low[0])
                     if narrow <= 0 or ov < 0.6 * narrow:
                         continue
-                    exp = self.heights.expected(low[3])
+                    exp = self.heights.expected(low[3], "lower")
                     gap = low[1] - top[3]
                     height = low[3] - min(top[1], low[1])
                     if gap <= 0.25 * exp and height <= 1.2 * exp and min(top[1], low[1]) == top[1]:
@@ -247,13 +332,14 @@ class BackgroundSubtractionDetector:
                         scores[b] = max(scores[a], scores[b])
                         keep = np.ones(len(boxes), bool)
                         keep[a] = False
-                        boxes, scores = boxes[keep], scores[keep]
+                        boxes, scores, locked = boxes[keep], scores[keep], locked[keep]
                         merged = True
                         break
                 if merged:
                     break
-        ratio = (boxes[:, 3] - boxes[:, 1]) / np.array([self.heights.expected(y) for y in boxes[:, 3]])
-        scores = np.where(ratio < 0.6, np.minimum(scores, 0.4), scores).astype(np.float32)
+        ratio = (boxes[:, 3] - boxes[:, 1]) / np.array([self.heights.expected(y, "lower")
+                                                         for y in boxes[:, 3]])
+        scores = np.where((ratio < 0.6) & ~locked, np.minimum(scores, 0.4), scores).astype(np.float32)
         return boxes, scores
 
     def _depth_split(self, part, px: int, py: int, score: float):
@@ -269,7 +355,7 @@ class BackgroundSubtractionDetector:
         if not has.any():
             return [(part, px, py, score)]
         bottom_row = int(np.flatnonzero(part.any(axis=1))[-1])
-        expected = self.heights.expected(py + bottom_row + 1)
+        expected = self.heights.expected(py + bottom_row + 1, "upper")
         if expected is None or w < 4:
             return [(part, px, py, score)]
         lowest = np.where(has, h - 1 - np.argmax(part[::-1], axis=0), -1).astype(np.float32)
@@ -300,7 +386,7 @@ class BackgroundSubtractionDetector:
     def _vertical_split(self, part, r0: int, r1: int, py: int, score: float):
         """Row ranges of the people in a blob: one, or two when it is too tall for one person."""
         h = r1 - r0
-        expected = self.heights.expected(py + r1)
+        expected = self.heights.expected(py + r1, "upper")
         if expected is None or h <= self.tall_ratio * self.heights.spread * expected:
             return [((r0, r1), score)]
         front = (max(r0, int(round(r1 - expected))), r1)
@@ -319,6 +405,7 @@ class HeightModel:
         self.hs: deque = deque(maxlen=maxlen)
         self.min_samples = min_samples
         self.coef: tuple[float, float] | None = None
+        self.rows: tuple[float, float] = (0.0, 0.0)
         self.spread = 1.0
         self._since = 0
 
@@ -344,17 +431,36 @@ class HeightModel:
             pred = a + b * y
             keep = np.abs(h - pred) <= 0.25 * np.maximum(pred, 1e-6)
         self.coef = (float(a), float(b))
+        # the foot rows the fit is based on: outside them the line is an extrapolation
+        self.rows = (float(y[keep].min()), float(y[keep].max()))
         # people differ in height (and fragments pull the fit down): the 80th percentile of
         # height / fitted height says how tall a tall single person gets
         ratio = h / np.maximum(a + b * y, 1e-6)
         self.spread = float(np.clip(np.quantile(ratio, 0.8), 1.0, 1.6))
         self._since = 0
 
-    def expected(self, y_bottom: float) -> float | None:
+    def expected(self, y_bottom: float, bound: str | None = None) -> float | None:
+        """Height of a standing person whose feet are at row ``y_bottom`` (None before the fit).
+
+        Within the foot rows the fit was made on (:attr:`rows`) this is the fitted line. Outside
+        them the line is an extrapolation, and a few people of different heights over a narrow
+        band of rows can give a slope far from the truth (a line that reaches zero height in the
+        middle of the street). ``bound="upper"`` / ``"lower"`` then give the larger / smaller
+        of the extrapolated value and the value at the nearest fitted row, so that a decision
+        taken on the model is never bolder than the data: splits of blobs that look too tall
+        use the upper bound, the "too short to be a whole person" test the lower one.
+        """
         if self.coef is None:
             return None
         a, b = self.coef
-        return max(1.0, a + b * y_bottom)
+        h = a + b * y_bottom
+        if bound is not None:
+            if bound not in ("upper", "lower"):
+                raise ValueError(f"bound must be None, 'upper' or 'lower', got {bound!r}")
+            lo, hi = self.rows
+            h_edge = a + b * min(max(y_bottom, lo), hi)
+            h = max(h, h_edge) if bound == "upper" else min(h, h_edge)
+        return max(1.0, h)
 
     def height_from_head(self, y_head: float) -> float | None:
         """Height of a person whose head is at row ``y_head`` (feet at y: y - h(y) = y_head)."""

@@ -15,6 +15,19 @@ the ``trackers`` package's production ByteTrack), counts line crossings
 ``summary.json``          frames, in_count, out_count, distinct, fps, detector, tracker, line, ...
 ========================  =======================================================================
 
+Two links between the stages keep one id per person through the moments trackers get wrong
+(both on by default, for every input, and each can be switched off for comparison):
+
+* ``hint_boxes`` — before detecting, the tracker's predicted boxes for this frame are handed to a
+  detector that can use them (background subtraction): a blob that holds two or more predicted
+  people (people walking into each other) is cut along the predictions, so each track keeps its
+  own box through the merge instead of one track taking the group box and the other starving.
+  Only the companion ByteTrack exposes its predictions; other trackers run without hints.
+* ``stitch`` — after tracking, :class:`~companion.lab.stitch.TrackStitcher` gives a new track the
+  id of a track that ended less than a second ago close to where the new one starts (same size,
+  reachable at walking speed, not at the picture's border), so a person lost for a few frames
+  stays one person, and a line crossed while hidden is counted when they reappear.
+
 The input video is only ever opened for reading, and every output path is checked against it
 before anything is written.
 """
@@ -38,6 +51,7 @@ import supervision as sv
 from companion.lab.count import (LineCounter, anchors_of, as_line, describe_direction,
                                  segment_intersects_rect)
 from companion.lab.detect import DEFAULT_DETECTOR, make_detector
+from companion.lab.stitch import TrackStitcher
 
 OUTPUT_NAMES = {"video": "annotated.mp4", "plot": "counts.png", "csv": "crossings.csv",
                 "mot": "tracks_mot.txt", "json": "summary.json"}
@@ -77,6 +91,21 @@ class _Tracker:
                 params = {}
             wants_frame = "frame" in params
         self._wants_frame = bool(wants_frame)
+
+    def predicted_boxes(self) -> np.ndarray | None:
+        """Where the confirmed, currently tracked tracks will be in the next frame (``(K, 4)``
+        xyxy, one constant-velocity step of their Kalman state), for detectors that cut merged
+        blobs along them; None for trackers that do not expose their state (only the companion
+        ByteTrack does)."""
+        from companion.tracking.bytetrack import _TRACKED, ByteTrack
+        from companion.tracking.boxes import xyah_to_xyxy
+
+        impl = self.impl
+        if not isinstance(impl, ByteTrack):
+            return None
+        m = (impl.state == _TRACKED) & impl.activated  # tracked (not lost) and confirmed
+        mean = impl.mean[m]
+        return xyah_to_xyxy(mean[:, :4] + mean[:, 4:8]).reshape(-1, 4)
 
     def update(self, detections: sv.Detections, frame: np.ndarray | None = None) -> sv.Detections:
         if self._wants_frame:
@@ -323,13 +352,15 @@ def _sample_frames(path, num_frames: int, k: int = 24) -> list[np.ndarray]:
 def run_lab(video, *, line=None, detector: str | object = DEFAULT_DETECTOR,
             tracker: str | object = DEFAULT_TRACKER, out_dir="outputs/lab", min_frames: int = 3,
             max_frames: int | None = None, write_video: bool = True, write_files: bool = True,
-            progress: bool = True, source_label: str = "video", fps: float | None = None) -> LabResult:
+            progress: bool = True, source_label: str = "video", fps: float | None = None,
+            hint_boxes: bool = True, stitch: bool = True) -> LabResult:
     """Run the whole pipeline and write the outputs; see the module docstring.
 
     ``video`` is a video file path, or frames in memory: a ``(T, H, W, 3)`` uint8 RGB array
     (then ``fps`` gives the frame rate, default 10). ``detector`` / ``tracker`` are names
     (:func:`make_detector`, :func:`make_tracker`) or ready objects. ``line`` defaults to
     :func:`default_line`. ``max_frames`` stops early. ``write_files=False`` writes nothing.
+    ``hint_boxes`` and ``stitch`` switch the two links described in the module docstring.
     """
     from companion.io import iter_frames, video_info
 
@@ -382,6 +413,9 @@ def run_lab(video, *, line=None, detector: str | object = DEFAULT_DETECTOR,
     trk = make_tracker(tracker, fps=fps_video) if isinstance(tracker, str) else tracker
     if not isinstance(trk, _Tracker):
         trk = _Tracker(getattr(trk, "name", type(trk).__name__), trk, type(trk).__module__)
+    use_hints = (bool(hint_boxes) and bool(getattr(det, "uses_hints", False))
+                 and trk.predicted_boxes() is not None)
+    stitcher = TrackStitcher(fps_video, (W, H)) if stitch else None
     counter = LineCounter(line, min_frames=min_frames)
     annot = Annotator(line)
     writer = _VideoWriter(paths["video"], fps_video, W, H) if (write_files and write_video) else None
@@ -396,8 +430,13 @@ def run_lab(video, *, line=None, detector: str | object = DEFAULT_DETECTOR,
     n = 0
     try:
         for i, frame in enumerate(frames):
-            dets = det(frame)
+            if use_hints:
+                dets = det(frame, hints=trk.predicted_boxes())
+            else:
+                dets = det(frame)
             tracked = trk.update(dets, frame)
+            if stitcher is not None and len(tracked):
+                tracked.tracker_id = stitcher.update(i, tracked.tracker_id, tracked.xyxy)
             events = counter.update(tracked, i, time_s=i / fps_video)
             ids = tracked.tracker_id
             conf = tracked.confidence if tracked.confidence is not None else np.ones(len(tracked))
@@ -426,6 +465,7 @@ def run_lab(video, *, line=None, detector: str | object = DEFAULT_DETECTOR,
         "video_fps": fps_video, "width": W, "height": H,
         "source": source_label,
         "crossings": [e.as_row() for e in counter.events],
+        "hint_boxes": bool(use_hints), "stitched": len(stitcher.links) if stitcher is not None else None,
     }
     result = LabResult(summary, counter, paths, mot_rows)
     if write_files:
