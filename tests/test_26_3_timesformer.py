@@ -165,3 +165,21 @@ def test_training_recipe_runs_and_reports():
                                         progress=False)
     assert len(hist.val_acc) == 1 and 0.0 <= rep["held_out_acc"] <= 1.0
     assert {"pair_acc", "cpu_s", "wall_s", "confusion"} <= set(rep)
+
+
+def test_qk_std_widens_only_queries_and_keys():
+    torch.manual_seed(0)
+    base = timesformer(attention="divided", **KW)
+    torch.manual_seed(0)
+    wide = timesformer(attention="divided", qk_std=0.15, **KW)
+    d = KW["dim"]
+    for (name, a), (_, b) in zip(base.named_parameters(), wide.named_parameters()):
+        if name.endswith("qkv.weight"):
+            assert 0.1 < b[:2 * d].std() < 0.2 and a[:2 * d].std() < 0.03   # q and k widened
+            assert torch.equal(a[2 * d:], b[2 * d:])                          # values untouched
+        else:
+            assert torch.equal(a, b), name
+    # the static-clip equivalence does not depend on it (temporal_fc still starts at zero)
+    assert all(blk.temporal_fc.weight.abs().sum() == 0 for blk in wide.blocks)
+    with pytest.raises(ValueError, match="qk_std"):
+        timesformer(attention="divided", qk_std=0.0, **KW)

@@ -91,7 +91,7 @@ class TimeSformer(nn.Module):
                  dim: int = 768, depth: int = 12, heads: int = 12, mlp_ratio: float = 4.0,
                  num_classes: int = 400, attention: str = "divided", backend: str = "explicit",
                  pos_std: float = 0.02, input_norm: str | None = None, pool: str = "cls",
-                 time_std: float = 0.0):
+                 time_std: float = 0.0, qk_std: float | None = None):
         super().__init__()
         if input_norm not in (None, "clip"):
             raise ValueError(f"input_norm must be None or 'clip', got {input_norm!r}")
@@ -124,6 +124,12 @@ class TimeSformer(nn.Module):
             if isinstance(blk, DividedBlock):
                 nn.init.zeros_(blk.temporal_fc.weight)
                 nn.init.zeros_(blk.temporal_fc.bias)
+        if qk_std is not None:  # wider start for the query and key projections (see ACTIONS_MODEL)
+            if qk_std <= 0:
+                raise ValueError(f"qk_std must be a positive std (or None for ViT's 0.02), got {qk_std!r}")
+            for m in self.modules():
+                if isinstance(m, MultiHeadSelfAttention):
+                    nn.init.trunc_normal_(m.qkv.weight[:2 * dim], std=qk_std, a=-2 * qk_std, b=2 * qk_std)
 
     def set_backend(self, backend: str) -> "TimeSformer":
         for m in self.modules():
@@ -198,7 +204,7 @@ def timesformer(*, attention: str = "divided", num_frames: int = 8, img_size=224
                 dim: int = 768, depth: int = 12, heads: int = 12, num_classes: int = 400,
                 in_channels: int = 3, mlp_ratio: float = 4.0, backend: str = "explicit",
                 pos_std: float = 0.02, input_norm: str | None = None, pool: str = "cls",
-                time_std: float = 0.0) -> TimeSformer:
+                time_std: float = 0.0, qk_std: float | None = None) -> TimeSformer:
     """Build a :class:`TimeSformer`. Defaults are TimeSformer-Base (8 x 224^2, patch 16);
     the companion trains e.g. ``timesformer(num_frames=8, img_size=32, patch_size=8, dim=64,
     depth=2, heads=4, num_classes=6)`` on CPU. ``pos_std``: spread of the learned spatial position
@@ -210,7 +216,7 @@ def timesformer(*, attention: str = "divided", num_frames: int = 8, img_size=224
                        in_channels=in_channels, dim=dim, depth=depth, heads=heads,
                        mlp_ratio=mlp_ratio, num_classes=num_classes, attention=attention,
                        backend=backend, pos_std=pos_std, input_norm=input_norm, pool=pool,
-                       time_std=time_std)
+                       time_std=time_std, qk_std=qk_std)
 
 
 # --------------------------------------------------------------------------------------------
