@@ -1,27 +1,32 @@
 #!/usr/bin/env python3
-"""Train the small TimeSformer (divided, and the space-only control) on the synthetic actions.
+"""Train the small TimeSformer on the synthetic actions: joint attention (the recipe's model),
+divided attention (for comparison) and the space-only control, same body, same stream.
 
-    python scripts/train_timesformer_actions.py                    # both, writes the weights
-    python scripts/train_timesformer_actions.py --attention divided --no-save
+    python scripts/train_timesformer_actions.py                    # all three, writes the weights
+    python scripts/train_timesformer_actions.py --attention joint --no-save
 
 Recipe (``train_stream`` below; ``STREAM_FIT`` and ``MODEL_CHANGES``):
 
 * model: ``companion.models.timesformer.ACTIONS_MODEL`` (32x32 clips, patch 8, width 64, 4 heads,
   spatial and temporal position tables with std 1, clips standardised per channel, mean-pooled
   patch tokens; ``temporal_fc`` starts at zero as in the library) with a cheaper body:
-  **4 frames, 1 block, MLP ratio 2** (64 patch tokens; ~69 k parameters);
-* data: a *stream* of fresh clips, ``ActionClips(60000, seed=1)`` read once in a seeded random
+  **6 frames, 1 block, MLP ratio 2** (96 patch tokens), and **query / key weights starting with
+  std 0.15** instead of ViT's 0.02 (``qk_std``; see "Where the gap was" below);
+* attention: **joint** space-time for the recipe's model — at 6 frames x 16 positions joint
+  attention is cheap (the crossover with divided is at T = 12 for this size class, notebook
+  26_3_2), and it is the variant that learns the rotation pair here;
+* data: a *stream* of fresh clips, ``ActionClips(120000, seed=1)`` read once in a seeded random
   order (no clip is seen twice, so there is nothing to over-fit), and every clip is fed a second
   time **played backwards with the partner label** (a reversed ``grow`` clip *is* a ``shrink``
   clip, exactly); 16 fresh clips + their 16 reversals per step;
 * AdamW lr 2e-3, weight decay 0.05, 100 warm-up steps, then cosine decay over whichever runs out
-  first of the 60,000 clips and a **165 CPU-second budget** (``process_time``, clip generation
+  first of the clips and a **165 CPU-second budget** (``process_time``, clip generation
   included); seed 0; one PyTorch thread;
 * held-out: ``ActionClips(800, seed=2)`` at the same frame count and size (the first 200 give the
   curve). Writes ``companion/weights/timesformer_actions_<attention>.pt`` with
   ``{'state_dict', 'model' (the config), 'history', 'report'}``.
 
-Why: the previous recipe (8 frames, 3 blocks, MLP 4, a fixed set of 2,400 clips, 12 epochs) reached
+History of the recipe. The first recipe (8 frames, 3 blocks, MLP 4, a fixed set of 2,400 clips, 12 epochs) reached
 63.2 % held-out in 169 CPU s (73 % after 30 epochs, train accuracy 1.00): over-fitting a small fixed
 set. Fresh clips remove the over-fitting; after that the limit is how many clips fit in the CPU
 budget, so a cheaper body that sees more clips wins. Measured on this shared 2-core machine, one
@@ -36,7 +41,7 @@ T 8, 3 blocks, 8 clips/step, lr 3e-3 or 6e-3      <= 0.19   -         49 (stoppe
 T 8, 2 blocks, MLP 2                              0.707     0.853     152
 T 4, 2 blocks, MLP 4                              0.647     0.825     151
 T 4, 2 blocks, MLP 2                              0.716     0.799     166
-T 4, 1 block, MLP 2 (THIS RECIPE)                 0.841     0.869     165
+T 4, 1 block, MLP 2 (previous recipe, divided)    0.841     0.869     165
 T 6, 1 block, MLP 2                               0.856     0.894     166 (1 run, not adopted: within noise)
 T 4, 1 block, width 96                            0.77      -         94 (stopped; this recipe: 0.80 at the same CPU s)
 T 4, 1 block, MLP 4                               0.765     -         92 (stopped; this recipe: 0.80 at the same CPU s)
@@ -54,11 +59,19 @@ with ``qk_std=0.15`` (see below):
   T 4, 1 block, values also 0.15, MLP 4           0.805     0.848     165
   T 3, 1 block, values also 0.15                  0.80      0.868     140
   T 8, 1 block                                    0.78      0.87      166
+joint attention, 1 block, MLP 2, 120,000 clips:
+  T 4, ViT init (q/k std 0.02)                    0.767     0.915     165
+  T 4, qk_std 0.15                                0.853     0.99      165
+  T 4, qk_std 0.15, values also 0.15              0.882     0.988     165
+  T 4, qk 0.15, values 0.15, lr 3e-3              0.868     0.973     165
+  T 4, qk 0.15, values 0.15, 8 clips/step         0.86      0.995     165
+  T 6, qk 0.15, values 0.15                       0.917     0.983     165
+  T 6, qk_std 0.15 (THIS RECIPE; 800 clips)       0.914     0.981     166
 ================================================  ========  ========  ======
 
-(held-out accuracy on 400 clips for the rows added in the second round.)
+(held-out accuracy on 400 clips for the rows added in the second round, unless noted.)
 
-**Where the gap is.** In every run above the confusion matrix is the same: six classes at
+**Where the gap was.** In every run above the confusion matrix is the same: six classes at
 95-99 %, and ``rotate_cw`` vs ``rotate_ccw`` at chance. Move, grow and appear can be read off single
 tokens (a token carries its position *and* its frame's time embedding: "actor on the left early"),
 but the start angle of a rotation is random, so its direction needs a *comparison* of frames — the
@@ -66,23 +79,28 @@ query-key product of temporal attention. Trained on the rotation pair alone (2 c
 fresh clips plus reversals, lr 2e-3): with ViT's initialisation (q/k std 0.02, attention starts
 uniform) the loss stays at ln 2 for 800 steps; with ``qk_std=0.15`` it reaches 93 % held-out in
 33 CPU s. Mixed with one other pair (move or grow; 4 classes, 51 CPU s) rotation is no longer
-learned (overall 0.68 / 0.725), and with all eight classes it stays at chance within the budget.
+learned (overall 0.68 / 0.725), and with all eight classes it stays at chance within the budget
+for the *divided* model. **Joint** attention with the wider q/k start learns it (rotation 90/93
+right in the first joint run, within-pair accuracy 0.98-0.99): every token can compare itself with
+every other token in every frame — the bar's end here now against there in the next frame — while
+divided temporal attention only compares the *same* position across frames, so a rotation (whose
+moving end leaves its patch between frames) has to be assembled through the spatial step. With
+joint attention the remaining errors moved to grow vs appear (4 frames); 6 frames fixed most of them.
 
-Shipped weights (this script, default settings):
+Shipped weights (this script, default settings, seed 0, one thread, on the shared 2-core machine):
 
-=========  ============  ================  ===========  =======
-model      held-out acc  within-pair acc   CPU seconds  wall s
-=========  ============  ================  ===========  =======
-divided    0.841         0.869 (0.870 on clips + their reversals)  165  166
-space      0.160         0.4725 (exactly 0.5 on clips + reversals)  123  124
-=========  ============  ================  ===========  =======
+=========  ============  ============================================  ===========  =====  ======
+model      held-out acc  within-pair acc                               CPU seconds  steps  clips
+=========  ============  ============================================  ===========  =====  ======
+joint      0.901         0.975 (0.9725 on clips + their reversals)     166          3508   56128
+divided    0.846         0.870 (0.8575 on clips + their reversals)     166          3113   49808
+space      0.150         0.474 (exactly 0.5 on clips + reversals)      166          3953   63248
+=========  ============  ============================================  ===========  =====  ======
 
-(The space-only run used all 60,000 clips before its budget.) Held-out accuracy of the divided
-model on the first 200 held-out clips, every 200 steps: see ``history`` in the checkpoint (0.32 at
-10 CPU s, 0.585 at 35 s, 0.805 at 70 s, 0.835 at 105 s, then flat at 0.81-0.85 up to 158 s). The issue's target (>= 90 % in <= 3 CPU minutes) is
-still NOT met: 84.1 % in 165 CPU s (a repeat of the same recipe from a separate exploration script:
-84.0 %, 161 s). The curve flattens after ~100 CPU s, so a larger budget alone would not
-close the gap quickly; what limits it now is not over-fitting (every clip is fresh).
+The same joint recipe from the exploration script reached 0.914 (800 clips, 166 CPU s): the CPU
+budget fixes the time, not the number of steps, so repeat runs differ by about a point. The target
+(>= 90 % held-out in <= 3 CPU minutes) is met by the joint model with little margin; the divided
+model misses it by the rotation pair. CPU seconds include clip generation and the held-out curve.
 """
 
 from __future__ import annotations
@@ -101,7 +119,7 @@ WEIGHTS = Path(__file__).resolve().parents[1] / "companion" / "weights"
 
 #: The training stream: fresh clips every step, each also fed time-reversed with the partner label.
 STREAM_FIT = dict(cpu_budget_s=165.0, clips_per_step=16, lr=2e-3, weight_decay=0.05, warmup_steps=100,
-                  reverse=True, seed=0, train_seed=1, max_clips=60000)
+                  reverse=True, seed=0, train_seed=1, max_clips=120000)
 VAL = dict(n_val=800, val_seed=2)
 
 
@@ -112,7 +130,11 @@ def _model_cfg() -> dict:
 
 
 #: The model: ``companion.models.timesformer.ACTIONS_MODEL`` with these changes (see the docstring).
-MODEL_CHANGES: dict = dict(num_frames=4, depth=1, mlp_ratio=2.0)
+MODEL_CHANGES: dict = dict(num_frames=6, depth=1, mlp_ratio=2.0, qk_std=0.15)
+
+#: The models the script trains: the recipe's model (joint space-time attention), the divided model
+#: for comparison and the space-only control, all with the same body and stream.
+KINDS = ("joint", "divided", "space")
 
 
 def val_clips(cfg: dict | None = None, n_val: int = VAL["n_val"]):
@@ -203,7 +225,7 @@ def train_stream(attention: str = "divided", *, cpu_budget_s: float | None = Non
 
 
 def load_shipped(kind: str):
-    """The shipped model of ``kind`` (``"divided"`` / ``"space"``) and its checkpoint dict."""
+    """The shipped model of ``kind`` (``"joint"`` / ``"divided"`` / ``"space"``) and its checkpoint dict."""
     from companion.models.timesformer import timesformer
 
     ckpt = torch.load(WEIGHTS / f"timesformer_actions_{kind}.pt", weights_only=False)
@@ -214,14 +236,14 @@ def load_shipped(kind: str):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--attention", choices=["divided", "space", "joint", "both"], default="both")
+    ap.add_argument("--attention", choices=[*KINDS, "all"], default="all")
     ap.add_argument("--cpu-budget", type=float, default=None)
     ap.add_argument("--lr", type=float, default=None)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--no-save", action="store_true")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
-    kinds = ["divided", "space"] if args.attention == "both" else [args.attention]
+    kinds = list(KINDS) if args.attention == "all" else [args.attention]
     for kind in kinds:
         extra = {"lr": args.lr} if args.lr else {}
         model, hist, report = train_stream(kind, cpu_budget_s=args.cpu_budget, threads=args.threads,
