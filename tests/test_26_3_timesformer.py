@@ -183,3 +183,32 @@ def test_qk_std_widens_only_queries_and_keys():
     assert all(blk.temporal_fc.weight.abs().sum() == 0 for blk in wide.blocks)
     with pytest.raises(ValueError, match="qk_std"):
         timesformer(attention="divided", qk_std=0.0, **KW)
+
+
+def test_mirror_labels_match_what_a_mirrored_clip_shows():
+    """The training stream's left-right mirror: move_left <-> move_right and cw <-> ccw swap,
+    the rest stay, and the map is an involution. Checked on the generator: the saturated actor of a
+    move_left clip goes left, and of its mirror, right."""
+    import importlib.util
+    from pathlib import Path
+
+    import numpy as np
+
+    from companion.synthetic.actions import CLASSES, make_clip
+
+    spec = importlib.util.spec_from_file_location(
+        "train_timesformer_actions", Path(__file__).resolve().parents[1] / "scripts" / "train_timesformer_actions.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    m = mod.mirror_labels()
+    assert [CLASSES[int(i)] for i in m] == ["move_right", "move_left", "rotate_ccw", "rotate_cw",
+                                            "grow", "shrink", "appear", "disappear"]
+    assert torch.equal(m[m], torch.arange(len(CLASSES)))   # an involution
+    clip = make_clip(CLASSES.index("move_left"), np.random.default_rng(0), num_frames=8, size=64)
+    mirrored = clip[:, :, ::-1]
+    # the actor is the only saturated object: track where saturation is high
+    def centre_x(frame):
+        sat = frame.max(-1) - frame.min(-1)
+        w = (sat > 0.5).astype(float)
+        return (w.sum(0) * np.arange(frame.shape[1])).sum() / w.sum()
+    assert centre_x(clip[-1]) < centre_x(clip[0]) and centre_x(mirrored[-1]) > centre_x(mirrored[0])
