@@ -127,22 +127,53 @@ for step in tqdm(range(steps), desc="training"):
 print(f"{steps} steps in {time.time() - t0:.1f} s; loss {losses[0]:.2f} → {losses[-1]:.2f}")
 
 # %% [markdown]
-# ## 5. The shipped weights and their training curve
+# ## 5. The shipped weights and their training curves
 #
-# `raft_small(pretrained=True)` loads `companion/weights/raft_small_synthetic.pt`, produced by
-# `nice -n 10 python scripts/train_raft_small.py` (seed 0). The checkpoint stores the settings,
-# the wall time and the curve (running averages of the loss and of the training EPE).
+# `raft_small(pretrained=True)` loads `companion/weights/raft_small_synthetic.pt`, trained in two
+# stages by `scripts/train_raft_small.py` (seed 0), like RAFT's FlyingChairs → FlyingThings
+# schedule. **Stage 1** learns flow from scratch on the colourful pairs above. **Stage 2**
+# fine-tunes on a wider mix (`STAGES["mixed"]`): larger motions, a *still* background in a third of
+# the pairs, nearly textureless layers, greyscale and low-contrast pairs. Stage 1 alone had never
+# seen a flat region or a still camera, and on real footage it invented flow — between two
+# identical frames of the street clip it returned several pixels on average (26.4.5 measures it).
+# A few stage-2 training pairs:
+
+# %%
+from companion.flow.training import STAGES
+
+fig, axes = plt.subplots(2, 4, figsize=(13, 4.6))
+for k in range(4):
+    a, b, f = batch_for_step(k, 1, seed=0, stage="mixed")
+    axes[0, k].imshow((a[0].permute(1, 2, 0).numpy() + 1) / 2); axes[0, k].set_title(f"stage-2 pair {k}: frame 1")
+    show_flow(f[0].numpy(), axes[1, k], max_flow=40, title="true flow")
+for ax in axes.ravel():
+    ax.set_axis_off()
+plt.tight_layout()
+print("stage 2 recipe:", {k: v for k, v in STAGES["mixed"].items()})
 
 # %%
 ckpt = torch.load(WEIGHTS_DIR / "raft_small_synthetic.pt", weights_only=True)
-print({k: v for k, v in ckpt["settings"].items() if k != "out"})
-print(f"steps done: {ckpt['steps_done']}, wall time {ckpt['minutes']:.1f} min, stopped by: {ckpt['stopped_by']}")
-c = ckpt["curve"]
+stages = [("stage 1", ckpt.get("previous_stage") or {}), ("stage 2", ckpt)]
 fig, axes = plt.subplots(1, 3, figsize=(13, 3))
-axes[0].plot(c["step"], c["loss"]); axes[0].set_xlabel("step"); axes[0].set_title("sequence loss (running mean)")
-axes[1].plot(c["step"], c["epe"]); axes[1].set_xlabel("step"); axes[1].set_title("training EPE, last iteration (px)")
-axes[2].plot(c["minutes"], c["lr"]); axes[2].set_xlabel("minutes"); axes[2].set_title("learning rate")
+offset = 0
+for label, part in stages:
+    if not part or not part.get("curve"):
+        continue
+    st = part["settings"]
+    print(f"{label}: {({k: v for k, v in st.items() if k not in ('out', 'recipe', 'generator', 'init')})}")
+    print(f"   steps done {part['steps_done']}, wall time {part['minutes']:.1f} min")
+    c = part["curve"]
+    steps = [offset + x for x in c["step"]]
+    axes[0].plot(steps, c["loss"], label=label); axes[1].plot(steps, c["epe"], label=label)
+    axes[2].plot(steps, c["lr"], label=label)
+    offset += part["steps_done"]
+for ax, title in zip(axes, ("sequence loss (running mean)", "training EPE, last iteration (px)", "learning rate")):
+    ax.set_xlabel("step (both stages)"); ax.set_title(title); ax.legend()
 plt.tight_layout()
+
+# %% [markdown]
+# Stage 2's training EPE starts *higher* than where stage 1 ended: its pairs are harder (larger
+# motions, flat layers whose motion can only be inferred from their edges).
 
 # %% [markdown]
 # And on pairs the training never saw (a different seed), with different numbers of iterations at

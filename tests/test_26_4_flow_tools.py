@@ -108,6 +108,38 @@ def test_synthetic_pairs_are_seeded_and_flow_is_exact():
         make_pair(seed=0, size=(8, 8))
 
 
+def test_static_background_and_flat_layers():
+    """Stage-2 options: a still background has exactly zero flow and the same pixels in both
+    frames wherever no shape covers it; the random stream (hence the shapes) is unchanged;
+    flat layers are nearly textureless; flat_p=0 draws nothing extra."""
+    moving = make_pair(seed=7, size=(96, 128))
+    still = make_pair(seed=7, size=(96, 128), static_background=True)
+    np.testing.assert_array_equal(moving["labels"], still["labels"])       # same shapes
+    np.testing.assert_array_equal(moving["affines"][1:], still["affines"][1:])
+    bg = still["labels"] == 0
+    assert bg.any() and (still["flow"][:, bg] == 0).all()
+    both = bg & still["valid"]                                         # background visible in both
+    np.testing.assert_array_equal(still["img1"][both], still["img2"][both])
+    np.testing.assert_array_equal(make_pair(seed=7, size=(96, 128), flat_p=0.0)["img1"], moving["img1"])
+    flat = make_pair(seed=7, size=(96, 128), flat_p=1.0, n_shapes=(0, 0))
+    textured = make_pair(seed=7, size=(96, 128), n_shapes=(0, 0))
+    grad = lambda im: np.abs(np.diff(im.astype(float), axis=1)).mean()
+    assert grad(flat["img1"]) < 0.3 * grad(textured["img1"])
+
+
+def test_training_stages_are_seeded_and_differ():
+    from companion.flow.training import STAGES, batch_for_step
+
+    a = batch_for_step(4, 2, seed=0, stage="mixed")
+    b = batch_for_step(4, 2, seed=0, stage="mixed")
+    c = batch_for_step(4, 2, seed=0, stage="chairs")
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+    assert not torch.equal(a[0], c[0])
+    assert set(STAGES) == {"chairs", "mixed"}
+    with pytest.raises(ValueError, match="stage must be one of"):
+        batch_for_step(0, 1, seed=0, stage="things")
+
+
 def test_stereo_pair_is_real_ground_truth_with_known_zero_flow_error():
     p = motorcycle_pair()
     assert p["img1"].shape == (500, 741, 3) and p["flow"].shape == (2, 500, 741)
@@ -128,3 +160,22 @@ def test_shipped_raft_beats_farneback_on_held_out_and_real_pairs():
     moto = [motorcycle_pair(half=True)]
     ours, farn = score(raft, moto), score(classical.farneback, moto)
     assert ours["epe"] < farn["epe"] and ours["px3"] < farn["px3"]
+
+
+def test_shipped_raft_on_the_street_clip_people_light_up(street_clip_path):
+    """The sanity check of 26.4.5 on the real clip: between two consecutive frames the shipped
+    RAFT gives the pixels that changed (walkers) several times the flow of the static rest, and
+    between two identical frames almost no flow at all."""
+    torch.set_num_threads(1)
+    from companion.flow.evaluation import raft_flow_fn
+    from companion.io import read_clip
+
+    clip = read_clip(street_clip_path, [200, 201]).float()
+    f1, f2 = torch.nn.functional.interpolate(clip, scale_factor=0.5, mode="area").round().byte() \
+        .permute(0, 2, 3, 1).numpy()
+    changed = np.abs(f1.astype(int) - f2.astype(int)).max(-1) > 25
+    raft = raft_flow_fn(num_flow_updates=12, scale="auto")
+    mag = np.linalg.norm(raft(f1, f2), axis=0)
+    assert changed.mean() > 0.005
+    assert mag[changed].mean() > 3 * mag[~changed].mean()
+    assert np.linalg.norm(raft(f1, f1), axis=0).mean() < 0.5

@@ -2,7 +2,7 @@
 
 * :func:`sequence_loss` — RAFT's loss over all iterations, later ones weighted more (γ = 0.8);
 * :func:`augment`       — flips (with matching flow sign changes), colour jitter, noise;
-* :func:`batch_for_step` — the augmented batch of one step, a pure function of (seed, step);
+* :func:`batch_for_step` — the augmented batch of one step, a pure function of (seed, step, stage);
 * :func:`one_cycle`     — the learning-rate factor over training progress.
 """
 
@@ -15,9 +15,23 @@ from companion.synthetic.flow import make_pair
 
 GEN_KW = dict(size=(128, 160), n_shapes=(2, 6), max_shift=32.0, bg_max_shift=20.0)
 
+# Two stages, like RAFT's Chairs → Things schedule. Stage 1 ("chairs") learns flow from scratch on
+# colourful pairs whose background always moves. Stage 2 ("mixed") fine-tunes from stage 1 on a
+# wider mix closer to real footage: larger motions, a still background in a third of the pairs
+# (a fixed camera must give zero flow there), nearly textureless layers (walls, sky, over-exposed
+# pavement: stage 1's weights invent tens of pixels of flow there, even between two identical
+# frames of the street clip), greyscale pairs and low-contrast pairs.
+STAGES = {
+    "chairs": dict(gen=GEN_KW, static_p=0.0, grey_p=0.0, contrast=(0.7, 1.3)),
+    "mixed": dict(gen=dict(size=(128, 160), n_shapes=(1, 6), max_shift=40.0, bg_max_shift=24.0, flat_p=0.15),
+                  static_p=0.2, grey_p=0.25, contrast=(0.5, 1.3)),
+}
 
-def augment(img1: np.ndarray, img2: np.ndarray, flow: np.ndarray, rng: np.random.Generator):
-    """Photometric jitter + flips. Images uint8 (H, W, 3) → float (3, H, W) in [-1, 1]."""
+
+def augment(img1: np.ndarray, img2: np.ndarray, flow: np.ndarray, rng: np.random.Generator, *,
+            grey_p: float = 0.0, contrast_range: tuple[float, float] = (0.7, 1.3)):
+    """Photometric jitter + flips. Images uint8 (H, W, 3) → float (3, H, W) in [-1, 1].
+    ``grey_p``: chance that both frames become grey (equal channels)."""
     a = img1.astype(np.float32) / 255.0
     b = img2.astype(np.float32) / 255.0
     f = flow.copy()
@@ -28,7 +42,7 @@ def augment(img1: np.ndarray, img2: np.ndarray, flow: np.ndarray, rng: np.random
         a, b, f = a[::-1], b[::-1], f[:, ::-1]
         f[1] = -f[1]
     gain = rng.uniform(0.7, 1.3) * rng.uniform(0.85, 1.15, 3)
-    contrast = rng.uniform(0.7, 1.3)
+    contrast = rng.uniform(*contrast_range)
     bias = rng.uniform(-0.1, 0.1)
 
     def jitter(x, g, c, d):
@@ -38,6 +52,9 @@ def augment(img1: np.ndarray, img2: np.ndarray, flow: np.ndarray, rng: np.random
     a = jitter(a, gain, contrast, bias)
     asym = rng.uniform(0.95, 1.05, 3) if rng.random() < 0.2 else np.ones(3)
     b = jitter(b, gain * asym, contrast, bias)
+    if grey_p > 0 and rng.random() < grey_p:
+        a = np.repeat(a.mean(2, keepdims=True), 3, 2)
+        b = np.repeat(b.mean(2, keepdims=True), 3, 2)
     sigma = rng.uniform(0, 0.02)
     a = a + rng.normal(0, sigma, a.shape)
     b = b + rng.normal(0, sigma, b.shape)
@@ -45,14 +62,19 @@ def augment(img1: np.ndarray, img2: np.ndarray, flow: np.ndarray, rng: np.random
     return to_t(a), to_t(b), torch.from_numpy(np.ascontiguousarray(f)).float()
 
 
-def batch_for_step(step: int, batch: int, seed: int):
-    """The augmented batch of one step: a pure function of (seed, step)."""
-    seqs = np.random.SeedSequence([seed, step]).spawn(batch)
+def batch_for_step(step: int, batch: int, seed: int, stage: str = "chairs"):
+    """The augmented batch of one step: a pure function of (seed, step, stage)."""
+    if stage not in STAGES:
+        raise ValueError(f"stage must be one of {sorted(STAGES)}, got {stage!r}")
+    cfg = STAGES[stage]
+    seqs = np.random.SeedSequence([seed, step] if stage == "chairs" else [seed, step, 2]).spawn(batch)
     out = []
     for sq in seqs:
         rng = np.random.default_rng(sq)
-        s = make_pair(rng=rng, **GEN_KW)
-        out.append(augment(s["img1"], s["img2"], s["flow"], rng))
+        static = cfg["static_p"] > 0 and rng.random() < cfg["static_p"]
+        s = make_pair(rng=rng, static_background=static, **cfg["gen"])
+        out.append(augment(s["img1"], s["img2"], s["flow"], rng, grey_p=cfg["grey_p"],
+                           contrast_range=cfg["contrast"]))
     return [torch.stack(x) for x in zip(*out)]
 
 

@@ -62,6 +62,18 @@ def random_texture(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
+def flat_texture(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """A nearly textureless layer (uint8 (h, w, 3)): one colour, sometimes clipped to white or
+    black, with a faint gradient and a little noise — like a wall, sky or an over-exposed pavement,
+    where matching has nothing to hold on to."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    colour = rng.uniform(0, 300, 3).astype(np.float32)  # > 255 clips: over-exposed
+    grad = rng.uniform(-20, 20, 2).astype(np.float32)
+    out = colour + (grad[0] * xx / w + grad[1] * yy / h)[..., None]
+    out = out + rng.normal(0, rng.uniform(0, 3), (h, w, 3)).astype(np.float32)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
 def _affine(rng: np.random.Generator, centre, max_shift: float, max_rot_deg: float,
             max_scale: float) -> np.ndarray:
     """2×3 matrix of p ↦ c + t + R·s·(p − c); shift magnitude is skewed towards small values."""
@@ -98,9 +110,12 @@ def _shape_mask(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, t
 def make_pair(seed: int | None = None, *, rng: np.random.Generator | None = None,
               size: tuple[int, int] = (192, 256), n_shapes: tuple[int, int] = (3, 8),
               max_shift: float = 24.0, bg_max_shift: float | None = None, max_rot_deg: float = 10.0,
-              max_scale: float = 1.08) -> dict:
+              max_scale: float = 1.08, static_background: bool = False, flat_p: float = 0.0) -> dict:
     """One pair with exact flow. ``size`` = (H, W); shapes move up to ``max_shift`` px, the
-    background up to ``bg_max_shift`` (default: the same)."""
+    background up to ``bg_max_shift`` (default: the same). ``static_background=True`` keeps the
+    background still (a fixed camera: zero flow wherever the background shows); the random
+    stream is the same either way, so the shapes of a seed do not change. ``flat_p``: chance that
+    a layer gets a nearly textureless :func:`flat_texture` instead (0 draws nothing extra)."""
     if len(size) != 2 or min(size) < 16:
         raise ValueError(f"size must be (H, W) with both ≥ 16, got {size}")
     if n_shapes[0] < 0 or n_shapes[1] < n_shapes[0]:
@@ -109,14 +124,21 @@ def make_pair(seed: int | None = None, *, rng: np.random.Generator | None = None
     h, w = size
     bg_max_shift = max_shift if bg_max_shift is None else bg_max_shift
 
-    textures = [random_texture(g, h, w)]
+    def texture():
+        if flat_p > 0 and g.random() < flat_p:
+            return flat_texture(g, h, w)
+        return random_texture(g, h, w)
+
+    textures = [texture()]
     masks = [np.ones((h, w), bool)]
     maps = [_affine(g, (w / 2, h / 2), bg_max_shift, max_rot_deg / 2, max_scale)]
+    if static_background:
+        maps[0] = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
     for _ in range(int(g.integers(n_shapes[0], n_shapes[1] + 1))):
         m, c = _shape_mask(g, h, w)
         if not m.any():
             continue
-        textures.append(random_texture(g, h, w))
+        textures.append(texture())
         masks.append(m)
         maps.append(_affine(g, c, max_shift, max_rot_deg, max_scale))
 
