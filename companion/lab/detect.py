@@ -35,6 +35,8 @@ import cv2
 import numpy as np
 import supervision as sv
 
+from companion.tracking.boxes import box_iou
+
 PERSON = 0  # class_id the lab gives people (COCO's label 1 is mapped to it)
 
 
@@ -54,16 +56,6 @@ def _check_frame(frame) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------
 # Background subtraction + blob splitting
 # ----------------------------------------------------------------------------------------------
-
-
-def _iou1(a, b) -> float:
-    """IoU of two xyxy boxes."""
-    w = min(a[2], b[2]) - max(a[0], b[0])
-    h = min(a[3], b[3]) - max(a[1], b[1])
-    if w <= 0 or h <= 0:
-        return 0.0
-    inter = w * h
-    return float(inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter))
 
 
 def split_columns(profile: np.ndarray, pieces: int) -> list[int]:
@@ -280,13 +272,14 @@ class BackgroundSubtractionDetector:
         if len(cand) < 2:
             return None
         kept = []
+        overlap = box_iou(hints, hints)
         for j in cand[np.argsort(-area[cand])]:
             c0, r0 = int(np.floor(ix0[j])) - x, int(np.floor(iy0[j])) - y
             c1, r1 = int(np.ceil(ix1[j])) - x, int(np.ceil(iy1[j])) - y
             win = sub[max(r0, 0):r1, max(c0, 0):c1]
             if win.size == 0 or win.mean() < 0.25:
                 continue
-            if any(_iou1(hints[j], hints[k]) > 0.5 for k in kept):
+            if any(overlap[j, k] > 0.5 for k in kept):
                 continue
             kept.append(j)
         if len(kept) < 2 or w * h < 1.25 * area[kept].max():
