@@ -132,7 +132,7 @@ print(f"{steps} steps in {time.time() - t0:.1f} s; loss {losses[0]:.2f} → {los
 # `raft_small(pretrained=True)` loads `companion/weights/raft_small_synthetic.pt`, trained in two
 # stages by `scripts/train_raft_small.py` (seed 0), like RAFT's FlyingChairs → FlyingThings
 # schedule. **Stage 1** learns flow from scratch on the colourful pairs above. **Stage 2**
-# fine-tunes on a wider mix (`STAGES["mixed"]`): larger motions, a *still* background in a third of
+# fine-tunes on a wider mix (`STAGES["mixed"]`): larger motions, a *still* background in a fifth of
 # the pairs, nearly textureless layers, greyscale and low-contrast pairs. Stage 1 alone had never
 # seen a flat region or a still camera, and on real footage it invented flow — between two
 # identical frames of the street clip it returned several pixels on average (26.4.5 measures it).

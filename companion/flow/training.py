@@ -17,7 +17,7 @@ GEN_KW = dict(size=(128, 160), n_shapes=(2, 6), max_shift=32.0, bg_max_shift=20.
 
 # Two stages, like RAFT's Chairs → Things schedule. Stage 1 ("chairs") learns flow from scratch on
 # colourful pairs whose background always moves. Stage 2 ("mixed") fine-tunes from stage 1 on a
-# wider mix closer to real footage: larger motions, a still background in a third of the pairs
+# wider mix closer to real footage: larger motions, a still background in a fifth of the pairs
 # (a fixed camera must give zero flow there), nearly textureless layers (walls, sky, over-exposed
 # pavement: stage 1's weights invent tens of pixels of flow there, even between two identical
 # frames of the street clip), greyscale pairs and low-contrast pairs.
