@@ -6,19 +6,23 @@
     python benchmarks/bench_timesformer_actions.py --quick    # ~10 CPU s per model: runs, no targets
 
 Recipe: ``train_stream`` in ``scripts/train_timesformer_actions.py`` (a stream of fresh clips,
-each also fed time-reversed with the partner label, cosine lr over a CPU-time budget), on ONE
-PyTorch thread, so its CPU time (``process_time``, clip generation and the held-out evaluation
-included) bounds the wall time on one idle core — a 2-core machine can only be faster. CPU time is
-used instead of wall time because this machine is shared.
+each also fed time-reversed with the partner label, a fixed number of steps with a cosine lr):
+the main process trains on ONE PyTorch thread while a DataLoader worker renders the clips on the
+other core, so the run uses both cores of a 2-core machine. A fixed step count makes a seed give
+the same weights on any machine; the wall time is what the 3-minute target is checked against
+(CPU seconds of both processes are reported too).
 
 Targets (full run, exit 1 if missed):
 * the recipe's TimeSformer (joint space-time attention, 6 frames, 1 block): held-out accuracy
-  >= 0.90 (800 clips, seed 2) within 180 CPU seconds, and reversal-pair accuracy >= 0.85;
+  >= 0.90 (800 clips, seed 2) within 180 s of wall time, and reversal-pair accuracy >= 0.85 —
+  for every seed given with ``--seeds`` (default: seed 0 only);
 * space-only TimeSformer: reversal-pair accuracy within 0.5 +- 0.1 on the held-out clips, and
   exactly 0.5 on the held-out clips together with their time reversals (it gives a clip and its
   reversal the same logits);
-* the divided model, same body and stream, is reported without a target (it does not learn the
-  rotation pair in this budget; see the training script's docstring).
+* the divided model, same body and stream, is reported without a target (see the training
+  script's docstring for why it falls short).
+
+    python benchmarks/bench_timesformer_actions.py --seeds 0 1 2 3 4 5   # joint x 6 seeds + the other two
 """
 
 from __future__ import annotations
@@ -63,13 +67,17 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--weights", action="store_true", help="evaluate the shipped weights, no training")
-    ap.add_argument("--cpu-budget", type=float, default=None, help="override the recipe's CPU-second "
-                    "training budget (the 180 CPU-second target is then not checked)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0],
+                    help="train the joint model from each of these seeds (the others from the first)")
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
     recipe = _recipe()
     rows, failures = {}, []
-    for kind in recipe.KINDS:
+    runs = [("joint", sd) for sd in a.seeds] + [(k, a.seeds[0]) for k in recipe.KINDS if k != "joint"]
+    if a.weights:
+        runs = [(k, None) for k in recipe.KINDS]
+    joint_reports = []
+    for kind, seed in runs:
         if a.weights:
             model, ckpt = recipe.load_shipped(kind)
             val = recipe.val_clips(ckpt["model"])
@@ -78,29 +86,37 @@ def main(argv=None) -> int:
             rep.update(held_out_acc=float((logits.argmax(1) == labels).float().mean()),
                        pair_acc=reversal_pair_accuracy(logits, labels, REVERSAL_PAIRS))
         else:
-            kw = dict(cpu_budget_s=10.0, n_val=160) if a.quick else (
-                {"cpu_budget_s": a.cpu_budget} if a.cpu_budget else {})
-            model, hist, rep = recipe.train_stream(kind, progress=False, **kw)
+            kw = dict(steps=150, n_val=160) if a.quick else {}
+            model, hist, rep = recipe.train_stream(kind, progress=False, seed=seed, **kw)
             val = recipe.val_clips(rep["model"], kw.get("n_val", recipe.VAL["n_val"]))
         rep["mirrored_pair_acc"] = mirrored_pair_accuracy(model, val, n=min(200, len(val)))
-        rows[kind] = rep
+        rep["seed"] = rep.get("fit", {}).get("seed")
+        if kind == "joint":
+            joint_reports.append(rep)
+        rows[kind] = rows.get(kind, rep)
         print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in rep.items()
                           if k not in ("confusion", "fit", "model")}), flush=True)
 
-    d, s = rows["joint"], rows["space"]
-    print(f"\n{'model':8s} {'held-out acc':>12} {'pair acc':>9} {'mirrored':>9} {'CPU s':>7} {'wall s':>7}")
-    for k, r in rows.items():
-        print(f"{k:8s} {r['held_out_acc']:>12.3f} {r['pair_acc']:>9.3f} {r['mirrored_pair_acc']:>9.3f} "
-              f"{r['cpu_s']:>7.0f} {r['wall_s']:>7.0f}")
+    s = rows["space"]
+    print(f"\n{'model':8s} {'seed':>4} {'held-out acc':>12} {'pair acc':>9} {'mirrored':>9} {'CPU s':>7} "
+          f"{'worker':>7} {'wall s':>7}")
+    for k, r in [("joint", r) for r in joint_reports] + [(k, r) for k, r in rows.items() if k != "joint"]:
+        print(f"{k:8s} {str(r['seed']):>4} {r['held_out_acc']:>12.3f} {r['pair_acc']:>9.3f} "
+              f"{r['mirrored_pair_acc']:>9.3f} {r['cpu_s']:>7.0f} {r.get('worker_cpu_s', 0):>7.0f} {r['wall_s']:>7.0f}")
+    if len(joint_reports) > 1:
+        accs = [r["held_out_acc"] for r in joint_reports]
+        print(f"joint over {len(accs)} seeds: min {min(accs):.3f}, mean {sum(accs) / len(accs):.3f}, max {max(accs):.3f}")
     if abs(s["mirrored_pair_acc"] - 0.5) > 1e-9:
         failures.append(f"space-only mirrored pair accuracy {s['mirrored_pair_acc']} != 0.5")
     if not a.quick:
-        if d["held_out_acc"] < 0.90:
-            failures.append(f"joint held-out accuracy {d['held_out_acc']:.3f} < 0.90")
-        if d["cpu_s"] > 180 and not a.cpu_budget:
-            failures.append(f"joint training took {d['cpu_s']:.0f} CPU s > 180")
-        if d["pair_acc"] < 0.85:
-            failures.append(f"joint reversal-pair accuracy {d['pair_acc']:.3f} < 0.85")
+        for d in joint_reports:
+            if d["held_out_acc"] < 0.90:
+                failures.append(f"joint (seed {d['seed']}) held-out accuracy {d['held_out_acc']:.3f} < 0.90")
+            if d["pair_acc"] < 0.85:
+                failures.append(f"joint (seed {d['seed']}) reversal-pair accuracy {d['pair_acc']:.3f} < 0.85")
+            if not a.weights and d["wall_s"] > 180:
+                failures.append(f"joint (seed {d['seed']}) training took {d['wall_s']:.0f} s wall > 180 "
+                                "(on a busy machine: rerun when it is quiet)")
         if abs(s["pair_acc"] - 0.5) > 0.1:
             failures.append(f"space-only reversal-pair accuracy {s['pair_acc']:.3f} not within 0.5 +- 0.1")
     for f in failures:

@@ -129,31 +129,40 @@ print(f"{steps} steps in {time.time() - t0:.1f} s; loss {losses[0]:.2f} → {los
 # %% [markdown]
 # ## 5. The shipped weights and their training curves
 #
-# `raft_small(pretrained=True)` loads `companion/weights/raft_small_synthetic.pt`, trained in two
-# stages by `scripts/train_raft_small.py` (seed 0), like RAFT's FlyingChairs → FlyingThings
-# schedule. **Stage 1** learns flow from scratch on the colourful pairs above. **Stage 2**
-# fine-tunes on a wider mix (`STAGES["mixed"]`): larger motions, a *still* background in a fifth of
-# the pairs, nearly textureless layers, greyscale and low-contrast pairs. Stage 1 alone had never
-# seen a flat region or a still camera, and on real footage it invented flow — between two
-# identical frames of the street clip it returned several pixels on average (26.4.5 measures it).
-# A few stage-2 training pairs:
+# `raft_small(pretrained=True)` loads `companion/weights/raft_small_synthetic.pt`, trained in three
+# stages by `scripts/train_raft_small.py` (seed 0), like RAFT's FlyingChairs → FlyingThings →
+# fine-tuning schedule. **Stage 1** learns flow from scratch on the colourful pairs above.
+# **Stage 2** fine-tunes on a wider mix (`STAGES["mixed"]`): larger motions, a *still* background
+# in a fifth of the pairs, nearly textureless layers, greyscale and low-contrast pairs. Stage 1
+# alone had never seen a flat region or a still camera, and on real footage it invented flow —
+# between two identical frames of the street clip it returned several pixels on average (26.4.5
+# measures it). Stage 2 fixed that but learned "weak texture, probably still", and got *worse* on
+# the real stereo pair. **Stage 3** (`STAGES["photos"]`) cuts half of the layers from real
+# photographs that ship with scikit-image (never the stereo pair we evaluate on) — the reason
+# FlyingChairs pastes its chairs over Flickr photos — and moves backgrounds as far as shapes.
+# A few stage-3 training pairs:
 
 # %%
 from companion.flow.training import STAGES
 
 fig, axes = plt.subplots(2, 4, figsize=(13, 4.6))
 for k in range(4):
-    a, b, f = batch_for_step(k, 1, seed=0, stage="mixed")
-    axes[0, k].imshow((a[0].permute(1, 2, 0).numpy() + 1) / 2); axes[0, k].set_title(f"stage-2 pair {k}: frame 1")
+    a, b, f = batch_for_step(k, 1, seed=0, stage="photos")
+    axes[0, k].imshow((a[0].permute(1, 2, 0).numpy() + 1) / 2); axes[0, k].set_title(f"stage-3 pair {k}: frame 1")
     show_flow(f[0].numpy(), axes[1, k], max_flow=40, title="true flow")
 for ax in axes.ravel():
     ax.set_axis_off()
 plt.tight_layout()
 print("stage 2 recipe:", {k: v for k, v in STAGES["mixed"].items()})
+print("stage 3 recipe:", {k: v for k, v in STAGES["photos"].items()})
 
 # %%
 ckpt = torch.load(WEIGHTS_DIR / "raft_small_synthetic.pt", weights_only=True)
-stages = [("stage 1", ckpt.get("previous_stage") or {}), ("stage 2", ckpt)]
+chain, part = [], ckpt            # each checkpoint keeps the settings and curve of the stage before
+while part:
+    chain.insert(0, part)
+    part = part.get("previous_stage")
+stages = [(f"stage {i + 1} ({part['settings'].get('stage', 'chairs')})", part) for i, part in enumerate(chain)]
 fig, axes = plt.subplots(1, 3, figsize=(13, 3))
 offset = 0
 for label, part in stages:
@@ -168,12 +177,13 @@ for label, part in stages:
     axes[2].plot(steps, c["lr"], label=label)
     offset += part["steps_done"]
 for ax, title in zip(axes, ("sequence loss (running mean)", "training EPE, last iteration (px)", "learning rate")):
-    ax.set_xlabel("step (both stages)"); ax.set_title(title); ax.legend()
+    ax.set_xlabel("step (all stages)"); ax.set_title(title); ax.legend()
 plt.tight_layout()
 
 # %% [markdown]
 # Stage 2's training EPE starts *higher* than where stage 1 ended: its pairs are harder (larger
-# motions, flat layers whose motion can only be inferred from their edges).
+# motions, flat layers whose motion can only be inferred from their edges); so does stage 3's
+# (backgrounds moving up to 40 px, photographs with large smooth areas).
 
 # %% [markdown]
 # And on pairs the training never saw (a different seed), with different numbers of iterations at

@@ -69,21 +69,22 @@ table
 # smoothness prior blurs them. DIS — patch matching at several scales plus variational refinement —
 # is the strongest classical method here.
 #
-# Our RAFT-small learned everything it knows from synthetic shapes: 45 minutes of one thread of a
-# shared CPU for stage 1 and 31 more for stage 2 (about 2,750 + 5,000 steps of 2 pairs; published
-# RAFT trains ~100k steps of 10+ pairs on GPUs). What the shipped weights do, measured by
-# `benchmarks/bench_flow_eval.py` at full size:
+# Our RAFT-small learned everything it knows from synthetic pairs: 45 minutes of one thread of a
+# shared CPU for stage 1, 31 more for stage 2 and 60 for stage 3 (about 2,750 + 5,000 + 7,300
+# steps of 2 pairs; published RAFT trains ~100k steps of 10+ pairs on GPUs). What the shipped
+# weights do, measured by `benchmarks/bench_flow_eval.py` at full size:
 #
 # * **held-out synthetic pairs** (its own domain): clearly better EPE than DIS and TV-L1, far
 #   better than Farnebäck and ILK;
-# * **the real stereo pair**: better than Farnebäck, but clearly *worse* than TV-L1 and DIS. It
-#   underestimates the disparity, worst on the weakly textured floor at the bottom of the picture
-#   (the median predicted shift is about half the true one there). This is a trade-off we measured,
-#   not a fluke: the stage-1 weights (before the still backgrounds and flat layers of stage 2) tied
-#   TV-L1 here (7.27 vs 7.28 px), but invented several pixels of flow between two *identical*
-#   frames of the street clip. Stage 2 taught the network that a flat region may well be still —
-#   right for a fixed camera, wrong for a stereo pair in which everything moves. Section 2 shows
-#   the street clip.
+# * **the real stereo pair**: better EPE than Farnebäck and TV-L1 (6.6 vs 7.3 px), worse than ILK
+#   and clearly worse than DIS. More of its pixels are off by over 3 px than TV-L1's: it is less
+#   often far off, more often a little off. The history is a measured trade-off: the stage-1
+#   weights tied TV-L1 here (7.27 vs 7.28 px) but invented several pixels of flow between two
+#   *identical* frames of the street clip; stage 2 (still backgrounds, flat layers) fixed the
+#   street clip and taught the network that a flat region may well be still — right for a fixed
+#   camera, wrong for a stereo pair in which everything moves (12.8 px here); stage 3, with half
+#   of its layers cut from real photographs, brought the stereo pair to 6.6 px and kept the street
+#   clip working. Section 2 shows the street clip.
 #
 # Both stereo numbers use the 384-px rule, chosen *after* seeing full resolution fail (at full
 # resolution, disparities reach 60 px, beyond any training motion), so they are not blind results.
@@ -158,7 +159,8 @@ assert ratios["DIS (medium)"] > 2 and ratios[RAFT_NAME] > 2
 # Both separate the walkers from the static street: the flow over the background is a fraction
 # of a pixel, the walkers light up. (The stage-1 weights did not: between two *identical* frames
 # of this clip they returned 4.4 px of flow on average, up to ~35 px over the bright, textureless
-# pavement — the reason stage 2 exists; `scripts/train_raft_small.py` has the numbers.) Warping
+# pavement — the reason stages 2 and 3 keep still and flat data; `scripts/train_raft_small.py`
+# has the numbers.) Warping
 # frame 201 back with each flow shows the
 # same thing in photometric terms:
 

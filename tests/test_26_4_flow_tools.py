@@ -127,15 +127,36 @@ def test_static_background_and_flat_layers():
     assert grad(flat["img1"]) < 0.3 * grad(textured["img1"])
 
 
+def test_photo_layers_are_real_photographs_never_the_evaluation_pair():
+    """Stage-3 option: photo_p=1 fills every layer with a crop of a scikit-image photograph,
+    seeded; photo_p=0 draws nothing extra; the stereo pair used for evaluation is not a source."""
+    from companion.synthetic.flow import PHOTOS, _photo, photo_texture
+
+    assert "stereo_motorcycle" not in PHOTOS and len(PHOTOS) >= 10
+    t1 = photo_texture(np.random.default_rng(3), 96, 128)
+    t2 = photo_texture(np.random.default_rng(3), 96, 128)
+    assert t1.shape == (96, 128, 3) and t1.dtype == np.uint8
+    np.testing.assert_array_equal(t1, t2)
+    crops = [photo_texture(np.random.default_rng(s), 64, 64) for s in range(40)]
+    assert len({c.tobytes() for c in crops}) == 40
+    with pytest.raises(ValueError, match="unknown photo"):
+        _photo("stereo_motorcycle")
+    plain = make_pair(seed=7, size=(96, 128))
+    np.testing.assert_array_equal(make_pair(seed=7, size=(96, 128), photo_p=0.0)["img1"], plain["img1"])
+    photo = make_pair(seed=7, size=(96, 128), photo_p=1.0, n_shapes=(0, 0))
+    assert photo["img1"].std() > 5 and (photo["flow"] != 0).any()
+
+
 def test_training_stages_are_seeded_and_differ():
     from companion.flow.training import STAGES, batch_for_step
 
     a = batch_for_step(4, 2, seed=0, stage="mixed")
     b = batch_for_step(4, 2, seed=0, stage="mixed")
     c = batch_for_step(4, 2, seed=0, stage="chairs")
+    d = batch_for_step(4, 2, seed=0, stage="photos")
     assert all(torch.equal(x, y) for x, y in zip(a, b))
-    assert not torch.equal(a[0], c[0])
-    assert set(STAGES) == {"chairs", "mixed"}
+    assert not torch.equal(a[0], c[0]) and not torch.equal(a[0], d[0]) and not torch.equal(c[0], d[0])
+    assert set(STAGES) == {"chairs", "mixed", "photos"}
     with pytest.raises(ValueError, match="stage must be one of"):
         batch_for_step(0, 1, seed=0, stage="things")
 

@@ -18,6 +18,7 @@ layer nearer the camera (or leaves the frame) are *occluded*; ``valid`` marks th
 
 from __future__ import annotations
 
+import functools
 import math
 
 import cv2
@@ -74,6 +75,44 @@ def flat_texture(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
+#: Photographs bundled with scikit-image (no download) used by :func:`photo_texture`. The stereo
+#: pair ``stereo_motorcycle`` is deliberately NOT among them: it is the real evaluation pair.
+PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "camera", "brick", "grass", "gravel", "coins",
+          "clock", "moon", "page", "text", "hubble_deep_field", "immunohistochemistry", "retina", "cell")
+
+
+@functools.lru_cache(maxsize=None)
+def _photo(name: str) -> np.ndarray:
+    import skimage.data
+
+    if name not in PHOTOS:
+        raise ValueError(f"unknown photo {name!r}; accepted: {PHOTOS}")
+    img = np.asarray(getattr(skimage.data, name)())
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    return np.ascontiguousarray(img[..., :3]).astype(np.uint8)
+
+
+def photo_texture(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """A random crop of one of the :data:`PHOTOS` (uint8 (h, w, 3)): random scale (x0.4-1.6),
+    rotation by a multiple of 90°, mirror, channel order and a tint for grey photos — real-world
+    edges, gradients and textureless patches, the statistics procedural noise lacks (FlyingChairs
+    pastes chairs over Flickr photos for the same reason)."""
+    img = _photo(PHOTOS[int(rng.integers(len(PHOTOS)))])
+    img = np.rot90(img, int(rng.integers(4)))
+    if rng.random() < 0.5:
+        img = img[:, ::-1]
+    s = max(rng.uniform(0.4, 1.6), 1.05 * h / img.shape[0], 1.05 * w / img.shape[1])
+    img = cv2.resize(np.ascontiguousarray(img), (max(w, round(img.shape[1] * s)), max(h, round(img.shape[0] * s))),
+                     interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+    y = int(rng.integers(0, img.shape[0] - h + 1))
+    x = int(rng.integers(0, img.shape[1] - w + 1))
+    out = img[y:y + h, x:x + w][..., rng.permutation(3)].astype(np.float32)
+    if np.ptp(out.reshape(-1, 3).mean(0)) < 1.0:  # a grey photo: tint it
+        out = out * rng.uniform(0.6, 1.2, 3).astype(np.float32)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
 def _affine(rng: np.random.Generator, centre, max_shift: float, max_rot_deg: float,
             max_scale: float) -> np.ndarray:
     """2×3 matrix of p ↦ c + t + R·s·(p − c); shift magnitude is skewed towards small values."""
@@ -110,12 +149,15 @@ def _shape_mask(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, t
 def make_pair(seed: int | None = None, *, rng: np.random.Generator | None = None,
               size: tuple[int, int] = (192, 256), n_shapes: tuple[int, int] = (3, 8),
               max_shift: float = 24.0, bg_max_shift: float | None = None, max_rot_deg: float = 10.0,
-              max_scale: float = 1.08, static_background: bool = False, flat_p: float = 0.0) -> dict:
+              max_scale: float = 1.08, static_background: bool = False, flat_p: float = 0.0,
+              photo_p: float = 0.0) -> dict:
     """One pair with exact flow. ``size`` = (H, W); shapes move up to ``max_shift`` px, the
     background up to ``bg_max_shift`` (default: the same). ``static_background=True`` keeps the
     background still (a fixed camera: zero flow wherever the background shows); the random
     stream is the same either way, so the shapes of a seed do not change. ``flat_p``: chance that
-    a layer gets a nearly textureless :func:`flat_texture` instead (0 draws nothing extra)."""
+    a layer gets a nearly textureless :func:`flat_texture` instead; ``photo_p``: chance that it
+    gets a crop of a real photograph, :func:`photo_texture` (0 for either draws nothing extra, so
+    the stream of earlier seeds is unchanged)."""
     if len(size) != 2 or min(size) < 16:
         raise ValueError(f"size must be (H, W) with both ≥ 16, got {size}")
     if n_shapes[0] < 0 or n_shapes[1] < n_shapes[0]:
@@ -127,6 +169,8 @@ def make_pair(seed: int | None = None, *, rng: np.random.Generator | None = None
     def texture():
         if flat_p > 0 and g.random() < flat_p:
             return flat_texture(g, h, w)
+        if photo_p > 0 and g.random() < photo_p:
+            return photo_texture(g, h, w)
         return random_texture(g, h, w)
 
     textures = [texture()]
