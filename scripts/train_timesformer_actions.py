@@ -68,7 +68,7 @@ joint attention, 1 block, MLP 2, 120,000 clips:
   T 4, qk 0.15, values 0.15, lr 3e-3              0.868     0.973     165
   T 4, qk 0.15, values 0.15, 8 clips/step         0.86      0.995     165
   T 6, qk 0.15, values 0.15                       0.917     0.983     165
-  T 6, qk_std 0.15 (THIS RECIPE; 800 clips)       0.914     0.981     166
+  T 6, qk_std 0.15 (1-core recipe; 800 clips)     0.914     0.981     166
 ================================================  ========  ========  ======
 
 (held-out accuracy on 400 clips for the rows added in the second round, unless noted.)
@@ -89,8 +89,8 @@ divided temporal attention only compares the *same* position across frames, so a
 moving end leaves its patch between frames) has to be assembled through the spatial step. With
 joint attention the remaining errors moved to grow vs appear (4 frames); 6 frames fixed most of them.
 
-**From a CPU budget to both cores and a fixed step count (the current recipe).** Up to the row
-marked THIS RECIPE above, every run was bounded by 165 CPU seconds of ONE process that also
+**From a CPU budget to both cores and a fixed step count (the current recipe).** Every run in
+the table above was bounded by 165 CPU seconds of ONE process that also
 rendered its clips, and landed at 0.85-0.91 from run to run (0.914 / 0.901 / 0.894; mirror
 variant 0.912 / 0.854) — the target reached by some runs, not reliably. Moving the rendering to a
 worker process on the machine's second core gives 5,000 steps instead of ~3,500 in the same wall
@@ -109,8 +109,9 @@ seed  held-out  in-pair   wall s       main CPU s       worker CPU s (rendering)
 5     0.931     0.981     169          154              99
 ====  ========  ========  ===========  ===============  ==========================
 
-min 0.906, mean 0.930: every seed clears 0.90. The wall time is 165-174 s when this job has its
-two cores (191 s for seed 4, while a test run shared the machine).
+min 0.906, mean 0.930: every seed clears 0.90. ``bench_timesformer_actions.py --seeds 0 1 2 3 4 5``
+re-ran all six later on a quiet machine: the same accuracies to the last digit (the step count is
+fixed) in **161-170 s** of wall time each (the divided model, same body, 200 s).
 
 Shipped weights (this script, default settings, seed 0; the 26.4 RAFT training ran niced on the
 same two cores, so the wall times are those of a busy machine):
