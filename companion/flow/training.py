@@ -24,15 +24,13 @@ GEN_KW = dict(size=(128, 160), n_shapes=(2, 6), max_shift=32.0, bg_max_shift=20.
 # from stage 2 with half of the layers cut from real photographs bundled with scikit-image
 # (real edges, shading and textureless patches) and background motions as large as the shapes'.
 STAGES = {
-    "chairs": dict(gen=GEN_KW, static_p=0.0, grey_p=0.0, contrast=(0.7, 1.3)),
+    "chairs": dict(gen=GEN_KW, static_p=0.0, grey_p=0.0, contrast=(0.7, 1.3), seed_key=None),
     "mixed": dict(gen=dict(size=(128, 160), n_shapes=(1, 6), max_shift=40.0, bg_max_shift=24.0, flat_p=0.15),
-                  static_p=0.2, grey_p=0.25, contrast=(0.5, 1.3)),
+                  static_p=0.2, grey_p=0.25, contrast=(0.5, 1.3), seed_key=2),
     "photos": dict(gen=dict(size=(128, 160), n_shapes=(1, 6), max_shift=40.0, bg_max_shift=40.0, flat_p=0.1,
                             photo_p=0.5),
-                   static_p=0.15, grey_p=0.25, contrast=(0.5, 1.3)),
-}
-#: The extra word of each stage's seed sequence, so the stages draw different pairs.
-_STAGE_KEY = {"chairs": None, "mixed": 2, "photos": 3}
+                   static_p=0.15, grey_p=0.25, contrast=(0.5, 1.3), seed_key=3),
+}  # seed_key: the extra word of a stage's seed sequence, so the stages draw different pairs
 
 
 def augment(img1: np.ndarray, img2: np.ndarray, flow: np.ndarray, rng: np.random.Generator, *,
@@ -74,7 +72,7 @@ def batch_for_step(step: int, batch: int, seed: int, stage: str = "chairs"):
     if stage not in STAGES:
         raise ValueError(f"stage must be one of {sorted(STAGES)}, got {stage!r}")
     cfg = STAGES[stage]
-    key = _STAGE_KEY[stage]
+    key = cfg["seed_key"]
     seqs = np.random.SeedSequence([seed, step] if key is None else [seed, step, key]).spawn(batch)
     out = []
     for sq in seqs:

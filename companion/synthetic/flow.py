@@ -103,7 +103,7 @@ def photo_texture(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     if rng.random() < 0.5:
         img = img[:, ::-1]
     s = max(rng.uniform(0.4, 1.6), 1.05 * h / img.shape[0], 1.05 * w / img.shape[1])
-    img = cv2.resize(np.ascontiguousarray(img), (max(w, round(img.shape[1] * s)), max(h, round(img.shape[0] * s))),
+    img = cv2.resize(np.ascontiguousarray(img), (round(img.shape[1] * s), round(img.shape[0] * s)),
                      interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
     y = int(rng.integers(0, img.shape[0] - h + 1))
     x = int(rng.integers(0, img.shape[1] - w + 1))
