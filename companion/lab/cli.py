@@ -17,6 +17,7 @@ from companion.lab.detect import DEFAULT_DETECTOR, DETECTORS
 from companion.lab.pipeline import DEFAULT_TRACKER, TRACKERS
 
 SYNTHETIC_SEED = 0
+SYNTHETIC_NAME = "synthetic_street.mp4"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,26 +60,52 @@ def _loud(msg: str) -> None:
     print(f"{bar}\n{msg}\n{bar}", file=sys.stderr, flush=True)
 
 
-def _synthetic_video(out_dir: Path):
-    """Render the fallback synthetic street scene into the output folder; returns (path, scene)."""
+def _synthetic_video(path: Path):
+    """Render the fallback synthetic street scene to ``path``; returns (path, scene)."""
     from companion.synthetic.street import make_street_scene
 
     scene = make_street_scene(seed=SYNTHETIC_SEED, num_frames=200, size=(384, 288), num_people=8)
-    path = out_dir / "synthetic_street.mp4"
     scene.write_video(path)
     return path, scene
 
 
+def _ground_truth(scene, line, frames: int, min_frames: int) -> dict:
+    """The synthetic scene's true counts over the frames the run processed (``--max-frames``)."""
+    from companion.lab.count import count_trajectories
+
+    tracks = {k: v[:frames] for k, v in scene.anchor_tracks.items()}
+    gt = count_trajectories(tracks, line, min_frames=min_frames)
+    return {"in_count": gt.in_count, "out_count": gt.out_count, "distinct": gt.distinct,
+            "frames": int(frames)}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    state: dict = {}
+    try:
+        return _main(args, state)
+    except KeyboardInterrupt:  # one line, no traceback
+        if state.get("out") is not None and state["out"].committed:
+            print(f"interrupted (Ctrl-C) just after this run's outputs were moved into "
+                  f"{args.out}: they are complete", file=sys.stderr, flush=True)
+        else:
+            print(f"interrupted (Ctrl-C): nothing was written; the previous outputs in "
+                  f"{args.out or '--out'} are untouched", file=sys.stderr, flush=True)
+        return 130
+
+
+def _main(args, state: dict) -> int:
     from companion.errors import AssetUnavailableError, CompanionError
-    from companion.lab.count import count_trajectories
-    from companion.lab.pipeline import default_line, prepare_output_dir, run_lab
+    from companion.lab.outputs import StagedOutputs
+    from companion.lab.pipeline import output_names, run_lab, write_summary
 
     quiet = args.json
     try:
         if args.min_frames < 1:
             raise ValueError(f"--min-frames must be >= 1, got {args.min_frames}")
+        if not args.out.strip():
+            raise ValueError('--out is empty; give an output folder, e.g. --out outputs/lab '
+                             '(an empty --out would write into the current folder)')
         scene, source = None, "video"
         if args.video is not None:
             video = Path(args.video)
@@ -96,28 +123,30 @@ def main(argv: list[str] | None = None) -> int:
                 _loud("THE REAL STREET CLIP (vtest.avi) COULD NOT BE FETCHED.\n"
                       f"{exc}\n\nRunning on a SYNTHETIC street scene instead "
                       f"(seed {SYNTHETIC_SEED}); the counts below are NOT from real footage.")
-                out = Path(args.out)
-                prepare_output_dir(out)
-                video, scene = _synthetic_video(out)
-                source = "synthetic"
-        if args.line is not None:
-            line = tuple(args.line)
-        else:
-            line = None
-        if not quiet:
-            _say(f"[lab] video: {video} ({source})", quiet)
-            _say(f"[lab] detector: {args.detector}   tracker: {args.tracker}", quiet)
-        result = run_lab(video, line=line, detector=args.detector, tracker=args.tracker,
-                         out_dir=args.out, min_frames=args.min_frames, max_frames=args.max_frames,
-                         write_video=not args.no_video, progress=True, source_label=source)
-        summary = result.summary
-        if scene is not None:
-            ln = summary["line"]
-            gt = count_trajectories(scene.anchor_tracks, ln, min_frames=args.min_frames)
-            summary["ground_truth"] = {"in_count": gt.in_count, "out_count": gt.out_count,
-                                       "distinct": gt.distinct}
-            with open(result.outputs["json"], "w") as f:
-                json.dump(summary, f, indent=2)
+                video, source = None, "synthetic"
+        line = tuple(args.line) if args.line is not None else None
+        names = output_names(write_video=not args.no_video)
+        if source == "synthetic":
+            names["synthetic"] = SYNTHETIC_NAME
+        with StagedOutputs(args.out, names, protect=[video] if video is not None else []) as out:
+            state["out"] = out
+            if source == "synthetic":
+                with out.writing("synthetic"):
+                    video, scene = _synthetic_video(out.paths["synthetic"])
+            if not quiet:
+                shown = out.final["synthetic"] if source == "synthetic" else video
+                _say(f"[lab] video: {shown} ({source})", quiet)
+                _say(f"[lab] detector: {args.detector}   tracker: {args.tracker}", quiet)
+            result = run_lab(video, line=line, detector=args.detector, tracker=args.tracker,
+                             out_dir=out, min_frames=args.min_frames, max_frames=args.max_frames,
+                             write_video=not args.no_video, progress=True, source_label=source)
+            summary = result.summary
+            if scene is not None:
+                summary["video"] = str(out.final["synthetic"])
+                summary["ground_truth"] = _ground_truth(scene, summary["line"], summary["frames"],
+                                                        args.min_frames)
+                write_summary(summary, out)
+            out.commit()
     except (ValueError, TypeError, OSError, CompanionError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -130,8 +159,8 @@ def main(argv: list[str] | None = None) -> int:
           f"({summary['detector']} + {summary['tracker']})")
     if "ground_truth" in summary:
         g = summary["ground_truth"]
-        print(f"[lab] synthetic ground truth: in {g['in_count']}, out {g['out_count']}, "
-              f"distinct {g['distinct']}")
+        print(f"[lab] synthetic ground truth over these {g['frames']} frames: in {g['in_count']}, "
+              f"out {g['out_count']}, distinct {g['distinct']}")
     print(f"[lab] outputs in {Path(args.out)}: " + ", ".join(
         Path(p).name for p in summary.get("outputs", {}).values()))
     print(f"in: {summary['in_count']}   out: {summary['out_count']}   "

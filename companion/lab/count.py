@@ -103,15 +103,20 @@ def describe_direction(p1, p2) -> str:
 
 
 def segment_intersects_rect(p1, p2, width: float, height: float) -> bool:
-    """True if any part of the segment lies inside the image rectangle [0, W] x [0, H]
-    (Liang–Barsky clipping)."""
+    """True if any part of the segment lies inside the image rectangle [0, W] x [0, H]."""
+    return clip_segment_to_rect(p1, p2, width, height) is not None
+
+
+def clip_segment_to_rect(p1, p2, width: float, height: float):
+    """The part of the segment inside [0, W] x [0, H] as two float arrays (Liang–Barsky
+    clipping), or None when it misses the rectangle. Any finite coordinates, however large."""
     a, b = np.asarray(p1, np.float64), np.asarray(p2, np.float64)
     d = b - a
     t0, t1 = 0.0, 1.0
     for p, q in ((-d[0], a[0]), (d[0], width - a[0]), (-d[1], a[1]), (d[1], height - a[1])):
         if p == 0:
             if q < 0:
-                return False
+                return None
             continue
         r = q / p
         if p < 0:
@@ -119,8 +124,8 @@ def segment_intersects_rect(p1, p2, width: float, height: float) -> bool:
         else:
             t1 = min(t1, r)
         if t0 > t1:
-            return False
-    return True
+            return None
+    return a + t0 * d, a + t1 * d
 
 
 def anchors_of(xyxy) -> np.ndarray:

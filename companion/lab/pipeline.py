@@ -29,7 +29,10 @@ Two links between the stages keep one id per person through the moments trackers
   stays one person, and a line crossed while hidden is counted when they reappear.
 
 The input video is only ever opened for reading, and every output path is checked against it
-before anything is written.
+before anything is written. The files of one run appear together and complete, or not at all
+(:mod:`companion.lab.outputs`: a staging folder moved into place at the end, a lock against a
+second run into the same folder, a manifest so that files a lab run did not write are never
+replaced).
 """
 
 from __future__ import annotations
@@ -48,9 +51,10 @@ import cv2
 import numpy as np
 import supervision as sv
 
-from companion.lab.count import (LineCounter, anchors_of, as_line, describe_direction,
-                                 segment_intersects_rect)
+from companion.lab.count import (LineCounter, anchors_of, as_line, clip_segment_to_rect,
+                                 describe_direction, segment_intersects_rect)
 from companion.lab.detect import DEFAULT_DETECTOR, make_detector
+from companion.lab.outputs import StagedOutputs
 from companion.lab.stitch import TrackStitcher
 
 OUTPUT_NAMES = {"video": "annotated.mp4", "plot": "counts.png", "csv": "crossings.csv",
@@ -222,16 +226,20 @@ class Annotator:
         # the line, flashing green for a few frames after a crossing, and the 'in' arrow
         lc = (40, 230, 60) if self.flash > 0 else (255, 220, 0)
         self.flash = max(0, self.flash - 1)
-        a, b = tuple(int(v) for v in self.p1), tuple(int(v) for v in self.p2)
-        cv2.line(img, a, b, lc, thick + 2, cv2.LINE_AA)
-        d = self.p2 - self.p1
-        n = np.array([-d[1], d[0]]) / np.hypot(*d)
-        mid = (self.p1 + self.p2) / 2
-        tip = mid + n * 28
-        cv2.arrowedLine(img, tuple(int(v) for v in mid - n * 10), tuple(int(v) for v in tip), lc,
-                        thick + 1, cv2.LINE_AA, tipLength=0.35)
-        cv2.putText(img, "in", tuple(int(v) for v in tip + n * 6 + np.array([-6, 5])),
-                    cv2.FONT_HERSHEY_SIMPLEX, 0.55, lc, 2, cv2.LINE_AA)
+        # (only the part inside the frame: OpenCV takes 32-bit ints, a line may reach 1e12)
+        visible = clip_segment_to_rect(self.p1, self.p2, w - 1, h - 1)
+        if visible is not None:
+            v1, v2 = visible
+            a, b = tuple(int(round(v)) for v in v1), tuple(int(round(v)) for v in v2)
+            cv2.line(img, a, b, lc, thick + 2, cv2.LINE_AA)
+            d = self.p2 - self.p1
+            n = np.array([-d[1], d[0]]) / np.hypot(*d)
+            mid = (v1 + v2) / 2
+            tip = mid + n * 28
+            cv2.arrowedLine(img, tuple(int(v) for v in mid - n * 10), tuple(int(v) for v in tip),
+                            lc, thick + 1, cv2.LINE_AA, tipLength=0.35)
+            cv2.putText(img, "in", tuple(int(v) for v in tip + n * 6 + np.array([-6, 5])),
+                        cv2.FONT_HERSHEY_SIMPLEX, 0.55, lc, 2, cv2.LINE_AA)
         # the counts panel
         text = [f"in {counter.in_count}   out {counter.out_count}", f"distinct {counter.distinct}",
                 f"frame {frame_index}"]
@@ -287,32 +295,9 @@ def check_line_in_frame(line, width: int, height: int) -> tuple[float, float, fl
     return (*map(float, p1), *map(float, p2))
 
 
-def prepare_output_dir(out_dir, video_path=None) -> dict[str, Path]:
-    """Create ``out_dir`` (if needed), prove it is writable, and make sure no output file would
-    be the input video. Returns the output paths."""
-    out = Path(out_dir).expanduser()
-    src = Path(video_path).resolve() if video_path is not None else None
-    if src is not None and out.resolve() == src:
-        raise ValueError(f"the output folder {out} is the input video itself; choose another "
-                         f"--out folder (the input is never modified)")
-    if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"the output path {out} exists and is not a folder; "
-                                 f"--out must name a folder")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise PermissionError(f"cannot write to the output folder {out}: {exc.strerror or exc}; "
-                              f"choose a writable --out folder") from None
-    paths = {k: out / v for k, v in OUTPUT_NAMES.items()}
-    if src is not None:
-        for p in paths.values():
-            if p.resolve() == src or (p.exists() and os.path.samefile(p, src)):
-                raise ValueError(f"the output file {p} would overwrite the input video; choose "
-                                 f"another --out folder (the input is never modified)")
-    return paths
+def output_names(write_video: bool = True) -> dict[str, str]:
+    """The files one run writes: :data:`OUTPUT_NAMES`, without the video when it is skipped."""
+    return {k: v for k, v in OUTPUT_NAMES.items() if write_video or k != "video"}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -361,7 +346,36 @@ def run_lab(video, *, line=None, detector: str | object = DEFAULT_DETECTOR,
     (:func:`make_detector`, :func:`make_tracker`) or ready objects. ``line`` defaults to
     :func:`default_line`. ``max_frames`` stops early. ``write_files=False`` writes nothing.
     ``hint_boxes`` and ``stitch`` switch the two links described in the module docstring.
+
+    The files appear together and complete, or not at all (:mod:`companion.lab.outputs`): they
+    are written into a staging folder inside ``out_dir`` and moved into place at the end, with
+    the folder locked against a second run; an interrupted or failed run leaves the previous
+    outputs untouched, and files a lab run did not write are never replaced. ``out_dir`` may be
+    an open :class:`~companion.lab.outputs.StagedOutputs`: the caller then commits it.
     """
+    if not write_files:
+        outputs = None
+    elif isinstance(out_dir, StagedOutputs):
+        outputs = out_dir
+    else:
+        protect = [video] if isinstance(video, (str, os.PathLike)) else []
+        with StagedOutputs(out_dir, output_names(write_video), protect=protect) as outputs:
+            result = _run_lab(video, line=line, detector=detector, tracker=tracker,
+                              outputs=outputs, min_frames=min_frames, max_frames=max_frames,
+                              write_video=write_video, progress=progress,
+                              source_label=source_label, fps=fps, hint_boxes=hint_boxes,
+                              stitch=stitch)
+            result.outputs = outputs.commit()
+        return result
+    return _run_lab(video, line=line, detector=detector, tracker=tracker, outputs=outputs,
+                    min_frames=min_frames, max_frames=max_frames, write_video=write_video,
+                    progress=progress, source_label=source_label, fps=fps,
+                    hint_boxes=hint_boxes, stitch=stitch)
+
+
+def _run_lab(video, *, line, detector, tracker, outputs: StagedOutputs | None, min_frames,
+             max_frames, write_video, progress, source_label, fps, hint_boxes, stitch) -> LabResult:
+    write_files = outputs is not None
     from companion.io import iter_frames, video_info
 
     if isinstance(video, np.ndarray):
@@ -401,7 +415,10 @@ def run_lab(video, *, line=None, detector: str | object = DEFAULT_DETECTOR,
     line = check_line_in_frame(line, W, H)
     if max_frames is not None and int(max_frames) < 1:
         raise ValueError(f"max_frames must be >= 1, got {max_frames}")
-    paths = prepare_output_dir(out_dir, video_path) if write_files else {}
+    paths = outputs.paths if write_files else {}
+    if write_files and write_video and "video" not in paths:
+        raise ValueError("the open StagedOutputs has no 'video' output; open it with "
+                         "output_names(write_video=True) or pass write_video=False")
     n_total = num_frames if max_frames is None else min(num_frames, int(max_frames))
 
     t_start = time.perf_counter()
@@ -418,7 +435,10 @@ def run_lab(video, *, line=None, detector: str | object = DEFAULT_DETECTOR,
     stitcher = TrackStitcher(fps_video, (W, H)) if stitch else None
     counter = LineCounter(line, min_frames=min_frames)
     annot = Annotator(line)
-    writer = _VideoWriter(paths["video"], fps_video, W, H) if (write_files and write_video) else None
+    writer = None
+    if write_files and write_video:
+        with outputs.writing("video"):
+            writer = outputs.guard(_VideoWriter(paths["video"], fps_video, W, H), "video")
 
     mot_rows: list[tuple] = []
     timeline = []  # (frame, in, out, distinct)
@@ -469,17 +489,23 @@ def run_lab(video, *, line=None, detector: str | object = DEFAULT_DETECTOR,
     }
     result = LabResult(summary, counter, paths, mot_rows)
     if write_files:
-        _write_outputs(result, timeline, fps_video)
-        summary["outputs"] = {k: str(p) for k, p in paths.items()
-                              if k != "video" or write_video}
-        with open(paths["json"], "w") as f:
-            json.dump(summary, f, indent=2)
+        _write_outputs(result, timeline, fps_video, outputs)
+        summary["outputs"] = {k: str(p) for k, p in outputs.final.items()
+                              if k in OUTPUT_NAMES and (k != "video" or write_video)}
+        write_summary(summary, outputs)
+        result.outputs = {k: outputs.final[k] for k in summary["outputs"]}
     return result
 
 
-def _write_outputs(result: LabResult, timeline: list, fps: float) -> None:
-    paths = result.outputs
-    with open(paths["csv"], "w", newline="") as f:
+def write_summary(summary: dict, outputs: StagedOutputs) -> None:
+    """``summary.json`` into the open outputs (again, when a caller adds to the summary)."""
+    with outputs.writing("json") as path, open(path, "w") as f:
+        json.dump(summary, f, indent=2)
+
+
+def _write_outputs(result: LabResult, timeline: list, fps: float, outputs: StagedOutputs) -> None:
+    paths = outputs.paths
+    with outputs.writing("csv"), open(paths["csv"], "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=["frame", "time_s", "track_id", "direction",
                                           "cross_frame", "position_on_line"])
         w.writeheader()
@@ -487,11 +513,12 @@ def _write_outputs(result: LabResult, timeline: list, fps: float) -> None:
             row = e.as_row()
             row["time_s"] = round(row["time_s"], 3) if row["time_s"] is not None else ""
             w.writerow(row)
-    with open(paths["mot"], "w") as f:
+    with outputs.writing("mot"), open(paths["mot"], "w") as f:
         for r in result.mot_rows:
             f.write(f"{r[0]},{r[1]},{r[2]:.2f},{r[3]:.2f},{r[4]:.2f},{r[5]:.2f},{r[6]:.3f},-1,-1,-1\n")
-    plot_counts(timeline, fps, paths["plot"],
-                title=f"{result.summary['detector']} + {result.summary['tracker']}")
+    with outputs.writing("plot"):
+        plot_counts(timeline, fps, paths["plot"],
+                    title=f"{result.summary['detector']} + {result.summary['tracker']}")
 
 
 def plot_counts(timeline, fps: float, path, title: str = "") -> None:
