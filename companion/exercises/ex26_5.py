@@ -32,19 +32,32 @@ def kalman_predict(mean: np.ndarray, cov: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def associate(track_boxes: np.ndarray, det_boxes: np.ndarray, iou_threshold: float = 0.3) -> np.ndarray:
-    """Optimal track-detection matching on 1 - IoU, pairs with IoU < ``iou_threshold`` gated out;
-    returns the (K, 2) array of (track, detection) pairs sorted by track."""
-    matches, _, _ = linear_assignment(1.0 - box_iou(track_boxes, det_boxes), 1.0 - iou_threshold)
+    """SORT's association step: the optimal matching on cost 1 - IoU over all pairs, then the
+    matched pairs with IoU < ``iou_threshold`` dropped; returns the (K, 2) array of
+    (track, detection) pairs sorted by track."""
+    iou = box_iou(track_boxes, det_boxes)
+    matches, _, _ = linear_assignment(1.0 - iou)  # nothing forbidden before solving
+    matches = matches[iou[matches[:, 0], matches[:, 1]] >= iou_threshold]
     return matches[np.argsort(matches[:, 0])].astype(np.int64)
 
 
 def bytetrack_split(scores: np.ndarray, track_thresh: float = 0.5, low_thresh: float = 0.1):
-    """ByteTrack's split of detection indices: high = score > track_thresh,
-    low = low_thresh < score <= track_thresh. Returns (high_idx, low_idx) as int64 arrays."""
+    """ByteTrack's split of detection indices as the paper states it: high = score >
+    track_thresh, low = low_thresh < score <= track_thresh. Returns (high_idx, low_idx) as int64
+    arrays."""
     scores = np.asarray(scores, dtype=np.float64)
     high = scores > track_thresh
     low = (scores > low_thresh) & ~high
     return np.flatnonzero(high).astype(np.int64), np.flatnonzero(low).astype(np.int64)
+
+
+def bytetrack_split_released_code(scores: np.ndarray, track_thresh: float = 0.5,
+                                  low_thresh: float = 0.1):
+    """The same split as ByteTrack's released code writes it, strict on both sides: low =
+    low_thresh < score < track_thresh (a score exactly at track_thresh is in neither set)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    low = (scores > low_thresh) & (scores < track_thresh)
+    return np.flatnonzero(scores > track_thresh).astype(np.int64), np.flatnonzero(low).astype(np.int64)
 
 
 # ---- test cases --------------------------------------------------------------------------------
@@ -80,8 +93,13 @@ def _assoc_cases():
     crowded = np.array([[0, 0, 10, 20.0], [6, 0, 16, 20]])
     crowded_dets = np.array([[5, 0, 15, 20.0], [11, 0, 21, 20]])
     far = np.array([[500, 500, 520, 540.0]])
+    # greedy (best pair first) takes (1, 0) and strands track 0; the optimum pairs (0,0), (1,1)
+    trap = np.array([[10, 0, 20, 20.0], [3, 0, 13, 20]])
+    trap_dets = np.array([[5, 0, 15, 20.0], [1, 0, 11, 20]])
+    # `crowded`: solving first keeps the one excellent pair (IoU 0.82); forbidding pairs below
+    # the threshold before solving would force two poor ones (IoU 0.33 each) instead
     return [(tracks, dets), (tracks, np.vstack([dets, far])), (crowded, crowded_dets),
-            (tracks[:0], dets), (tracks, far)]
+            (tracks[:0], dets), (tracks, far), (trap, trap_dets)]
 
 
 def _split_cases():
@@ -141,12 +159,15 @@ q2 = FunctionExercise(
     ], cases=_predict_cases, atol=1e-9)
 
 q3 = FunctionExercise(
-    "q3", "Write associate(track_boxes, det_boxes, iou_threshold=0.3): the optimal matching on cost 1 - IoU, "
-          "pairs below the threshold forbidden; return (K, 2) int pairs sorted by track.",
+    "q3", "Write associate(track_boxes, det_boxes, iou_threshold=0.3), SORT's association step: the "
+          "optimal matching on cost 1 - IoU over all pairs, then drop the matched pairs whose IoU is below "
+          "the threshold; return (K, 2) int pairs sorted by track.",
     associate, hints=[
-        "scipy.optimize.linear_sum_assignment solves the rectangular problem; afterwards drop the pairs whose "
-        "IoU is below the threshold.",
+        "scipy.optimize.linear_sum_assignment on 1 - IoU (it solves rectangular problems too), then drop the "
+        "pairs whose IoU is below the threshold, then sort the pairs by track.",
         "Greedy (best pair first) is not optimal: two tracks competing for two boxes can both lose.",
+        "Solve first, drop afterwards (SORT's rule): forbidding the low pairs before solving makes the solver "
+        "match as many pairs as it can, and can trade one excellent match for two poor ones.",
     ], cases=_assoc_cases)
 
 q4 = FunctionExercise(
@@ -154,7 +175,11 @@ q4 = FunctionExercise(
     bytetrack_split, hints=[
         "High: score > track_thresh. Low: low_thresh < score <= track_thresh. Boxes at or below low_thresh "
         "are background and take part in neither stage.",
-    ], cases=_split_cases)
+        "The paper puts a score equal to track_thresh in the low set; ByteTrack's released code writes "
+        "score < track_thresh, so such a box is in neither set. Both are accepted; it is never high.",
+    ], cases=_split_cases,
+    alternatives={"ByteTrack's released code (low: low_thresh < score < track_thresh)":
+                  bytetrack_split_released_code})
 
 EXERCISES = ExerciseSet("26.5 multi-object tracking", q1=q1, q2=q2, q3=q3, q4=q4)
 WRONG_ANSWERS = {"q1": _wrong_iou, "q2": _wrong_predict, "q3": _wrong_associate, "q4": _wrong_split}

@@ -29,7 +29,10 @@ def _hysteresis_cases():
     late = [-1, -1, -1, 1, 1, -1, 1, 1, 1, 1]                # steps over, back, then over for good
     back = [1] * 4 + [-1] * 4 + [1] * 4                      # over and back: two crossings
     on_line = [-1, -1, -1, 0, 0, 1, 1, 1]                    # zeros are ignored
-    return [(jitter, 3), (clean, 3), (late, 3), (back, 3), (on_line, 3), (back, 5), (jitter, 1)]
+    split = [-1, -1, -1, 1, 0, 1, 1, 0, 1]                   # ... even inside a run: it goes on
+    settle = [1, 0, 1, 0, 1, -1, -1, -1]                     # the first side is set across zeros
+    return [(jitter, 3), (clean, 3), (late, 3), (back, 3), (on_line, 3), (back, 5), (jitter, 1),
+            (split, 3), (settle, 3)]
 
 
 def _distinct_cases():
@@ -63,8 +66,8 @@ q2 = FunctionExercise(
     crossings_with_hysteresis,
     cases=_hysteresis_cases,
     hints=[
-        "Keep three numbers: the established side (0 at first), the side of the current run and "
-        "its length. Skip zeros.",
+        "Keep four numbers: the established side (0 at first), the side of the current run, its "
+        "length and the index where it began. Skip zeros: a zero neither ends nor extends a run.",
         "When the run reaches min_frames and differs from the established side, record (run_start, "
         "side) unless nothing was established yet, then establish it.",
     ],
