@@ -199,7 +199,7 @@ class StagedOutputs:
             raise OutputConflict(
                 f"{self.out / MANIFEST_NAME} exists but is not a lab manifest; the lab never "
                 f"overwrites files it did not write: move it away or choose another --out folder")
-        problems = []
+        problems, legacy = [], False
         for name in self.names.values():
             p = self.out / name
             if not os.path.lexists(p):
@@ -213,13 +213,16 @@ class StagedOutputs:
                 problems.append(f"{name} (not a regular file)")
             elif name not in manifest:
                 problems.append(f"{name} (not written by a lab run)")
+                legacy = True
             elif _sha256(p) not in manifest[name]:
                 problems.append(f"{name} (changed since a lab run wrote it)")
         if problems:
             raise OutputConflict(
                 f"the output folder {self.out} already holds " + ", ".join(problems)
                 + "; the lab never overwrites files it did not write: move them away or choose "
-                  "another --out folder (nothing was written)")
+                  "another --out folder (nothing was written)"
+                + (f". Outputs of a lab version older than the manifest ({MANIFEST_NAME}) count "
+                   f"as not written by a lab run: delete them once" if legacy else ""))
         return manifest
 
     # -- writing --------------------------------------------------------------------------------
