@@ -5,6 +5,7 @@
     python benchmarks/bench_notebooks.py 26_1 26_5     # only those whose name contains 26_1 or 26_5
     python benchmarks/bench_notebooks.py --quick       # only the first notebook (a smoke test)
     python benchmarks/bench_notebooks.py --out outputs/bench   # where notebooks.json / .md go
+    python benchmarks/bench_notebooks.py 26_5 --executed outputs/bench/executed   # keep the run notebooks
 
 A reader opens a notebook and presses Run All: no ``COMPANION_FAST`` (this script removes it from
 the environment it passes on), and no thread limit forced (``OMP_NUM_THREADS`` is passed on as the
@@ -149,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="CPU seconds of its process tree before a notebook is stopped")
     ap.add_argument("--out", type=Path, default=ROOT / "outputs" / "bench",
                     help="folder for notebooks.json and notebooks.md")
+    ap.add_argument("--executed", type=Path, default=None,
+                    help="also keep the executed notebooks (with their outputs) in this folder")
     args = ap.parse_args(argv)
 
     paths = sorted(NB_DIR.glob("*.ipynb"))
@@ -175,8 +178,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"overhead (runner + kernel start on an empty notebook): {overhead['cpu_s']:.1f} CPU-s, "
               f"{overhead['wall_s']:.1f} wall-s")
         print(f"{'notebook':40s} {'CPU s':>8s} {'wall s':>8s}  budget")
+        keep = tmp
+        if args.executed:
+            args.executed.mkdir(parents=True, exist_ok=True)
+            keep = args.executed
         for path in paths:
-            r = run_one(path, env, args.timeout, args.cpu_timeout, tmp)
+            r = run_one(path, env, args.timeout, args.cpu_timeout, keep)
             rows.append(r)
             cpu = f"> {args.cpu_timeout:.0f}" if r["stopped"] else f"{r['cpu_s']:.1f}"
             print(f"{r['notebook']:40s} {cpu:>8s} {r['wall_s']:8.1f}  "
