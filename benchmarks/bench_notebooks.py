@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import resource
 import subprocess
 import sys
@@ -115,7 +116,7 @@ def run_one(path: Path, env: dict, timeout: float, cpu_timeout: float, out_dir: 
     if stopped:
         error = f"stopped: {stopped}"
     elif popen.returncode != 0:
-        lines = [ln for ln in log.strip().splitlines() if ln.strip()]
+        lines = [ln for ln in re.sub(r"\x1b\[[0-9;]*m", "", log).strip().splitlines() if ln.strip()]
         error = "failed: " + (lines[-1] if lines else f"exit code {popen.returncode}")
     return {"notebook": path.stem, "cpu_s": round(cpu, 1), "wall_s": round(wall, 1),
             "stopped": stopped, "error": error,
