@@ -217,26 +217,36 @@ for size in scaled([10, 50, 150], [10, 50]):
     print(f"{size:4d} x {size:<4d} from scratch {1e3 * (t1 - t0):7.2f} ms   scipy {1e3 * (t2 - t1):6.3f} ms")
 
 # %% [markdown]
-# ## 4. A gated cost matrix from a real frame
+# ## 4. A gated cost matrix from a tracked scene
 #
-# Tracks predicted into one frame of the street clip vs the noisy detections of that frame: the
-# cost is `1 − IoU`, gated at IoU < 0.3 (shown as `inf`), and the chosen pairs outlined.
+# One frame of a synthetic street scene (`companion.synthetic.street`, 10 walkers, noisy
+# detections; the real street clip comes in the lab). ByteTrack runs up to the frame before;
+# its live tracks are then *predicted* into the last frame with their Kalman filters — the boxes
+# the tracker compares with the new detections. The cost is `1 − IoU` between those predictions
+# and the last frame's detections, gated at IoU < 0.3 (shown as `inf`), and the chosen pairs are
+# outlined. (`ByteTrack.tracked_objects` holds the boxes *after* the previous frame's update; the
+# prediction moves each of them one frame along its velocity.)
 
 # %%
 from companion.synthetic.street import make_street_scene  # noqa: E402
-from companion.tracking import ByteTrack, noisy_detections  # noqa: E402
+from companion.tracking import ByteTrack, XYAHKalman, noisy_detections, xyah_to_xyxy  # noqa: E402
 
 scene = make_street_scene(2, num_frames=scaled(60, 40), num_people=10)
 dets = noisy_detections(scene.gt, seed=2, image_size=scene.size, fp_per_frame=1.0)
 bt = ByteTrack(frame_rate=scene.fps)
 for d in dets[:-1]:
     bt.update(d)
-pred = bt.tracked_objects.xyxy
+live = bt.activated & (bt.last == bt.frame_id)  # confirmed tracks matched in the previous frame
+np.testing.assert_allclose(xyah_to_xyxy(bt.mean[live, :4]), bt.tracked_objects.xyxy, atol=1e-3)
+mean, _ = XYAHKalman().predict(bt.mean[live], bt.cov[live])
+pred = xyah_to_xyxy(mean[:, :4])  # where each track should be in the last frame
 last = dets[-1].xyxy
 c = 1 - box_iou(pred, last)
 c[c > 0.7] = np.inf
 m, _, _ = linear_assignment(c, 0.7)
-plot_cost_matrix(c, m, title="1 − IoU, gated at IoU < 0.3 (inf); red = assignment")
+print(f"{len(pred)} predicted tracks, {len(last)} detections, {len(m)} pairs; "
+      f"mean shift of the prediction {np.abs(pred - bt.tracked_objects.xyxy).mean():.2f} px")
+plot_cost_matrix(c, m, title="1 − IoU (predicted tracks × detections), gated at IoU < 0.3 (inf); red = assignment")
 plt.show()
 
 # %% [markdown]

@@ -249,3 +249,52 @@ for name, trk, frames_ in [("SORT", SORT(frame_rate=10), None),
     mm = mot_metrics(busy.gt, rows)
     print(f"{name:28s} MOTA {mm['MOTA']:.3f}  IDF1 {mm['IDF1']:.3f}  HOTA {mm['HOTA']:.3f}  ID switches {mm['IDSW']:3d}"
           f"  ({len(bdets) / secs:,.0f} frames/s incl. embeddings)")
+
+# %% [markdown]
+# ## Exercise
+#
+# `q6`: the matching cascade on its own, as DeepSORT runs it. Given the gated appearance cost of
+# the confirmed tracks against the detections (`inf` where the Mahalanobis gate says no) and each
+# track's `since_update`, return the `(track, detection)` pairs sorted by track and the detections
+# left free. `ex.q6.solution()` shows `companion.tracking.matching_cascade`, the function
+# `companion.tracking.DeepSORT` calls every frame. First, the `matching_cascade` written in
+# section 4 agrees with it on random gated problems:
+
+# %%
+from companion.exercises import ex26_5 as ex  # noqa: E402
+from companion.tracking import XYAHKalman, matching_cascade as reference_cascade  # noqa: E402
+
+kf, rng = XYAHKalman(), np.random.default_rng(1)
+for trial in range(20):
+    n, m = rng.integers(1, 6, size=2)
+    tr = []
+    for k in range(n):
+        box = np.array([rng.uniform(40, 300), 120, 0.4, 80.0])
+        mean, cov = kf.initiate(box)
+        since = int(rng.integers(1, 6))
+        for _ in range(since):
+            mean, cov = kf.predict(mean, cov)
+        g = rng.normal(size=(2, 8))
+        tr.append(dict(mean=mean[0], cov=cov[0], since=since, gallery=g / np.linalg.norm(g, axis=1, keepdims=True)))
+    feats = rng.normal(size=(m, 8))
+    feats /= np.linalg.norm(feats, axis=1, keepdims=True)
+    zs = np.stack([tr[rng.integers(n)]["mean"][:4] + [rng.normal(0, 3), 0, 0, 0] for _ in range(m)])
+    pairs, free = matching_cascade(tr, feats, zs, kf, max_cos=0.9)
+    cost = np.stack([1 - (t["gallery"] @ feats.T).max(0) for t in tr])
+    d2 = kf.gating_distance(np.stack([t["mean"] for t in tr]), np.stack([t["cov"] for t in tr]), zs)
+    cost[d2 > 9.4877] = np.inf
+    ref_pairs, ref_free = reference_cascade(cost, np.array([t["since"] for t in tr]), max_cost=0.9)
+    assert sorted(pairs) == [tuple(p) for p in ref_pairs.tolist()] and sorted(free) == ref_free.tolist()
+print("the notebook's matching_cascade == companion.tracking.matching_cascade on 20 random gated problems")
+
+
+# %%
+def my_cascade(cost, since_update, max_cost=0.2, max_age=30):
+    raise NotImplementedError  # your code: level by level, each against the detections still free
+
+
+ex.q6.check(my_cascade)
+
+# %%
+ex.q6.hint()
+

@@ -281,3 +281,33 @@ plt.show()
 # switch per cut, IDF1 a lot; **loose boxes** are invisible to MOTA and IDF1 until the IoU falls
 # below 0.5 and then everything collapses at once, while HOTA, averaging over thresholds, degrades
 # gradually. That is why benchmarks now report all three.
+
+# %% [markdown]
+# ## Exercise
+#
+# `q7`: the ID-switch rule of section 1 on its own. Given, for every frame in order, the matched
+# `(person, track)` pairs (the CLEAR matching already done), count the identity switches: a person
+# matched to a different track than the *last time they were matched* — frames without a match in
+# between do not reset that memory. `ex.q7.solution()` shows `companion.tracking.count_id_switches`,
+# the function `mot_metrics` uses. Two cases to reason about before writing it:
+
+# %%
+from companion.exercises import ex26_5 as ex  # noqa: E402
+from companion.tracking import count_id_switches  # noqa: E402
+
+gap = [np.array([[1, 10]]), np.zeros((0, 2)), np.array([[1, 11]])]  # person 1 lost for a frame, back as track 11
+swap = [np.array([[1, 10], [2, 20]]), np.array([[1, 20], [2, 10]])]  # two people trade tracks
+print(f"gap then a new track: {count_id_switches(gap)} switch;  a trade: {count_id_switches(swap)} switches")
+print(f"TUD-Campus through mot_metrics: {mot_metrics(gt, hyp)['IDSW']} switches (section 1's inline count: {mota(gt, hyp)['IDSW']})")
+
+
+# %%
+def my_id_switches(matches_per_frame):
+    raise NotImplementedError  # your code: remember each person's last track
+
+
+ex.q7.check(my_id_switches)
+
+# %%
+ex.q7.hint(2)
+

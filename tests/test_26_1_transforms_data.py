@@ -93,3 +93,15 @@ def test_wrong_checksum_source_rejected(tmp_path, monkeypatch):
     monkeypatch.setattr(data, "_from_web", lambda workdir, log: None)
     with pytest.raises(AssetUnavailableError, match="wrong checksum"):
         data.street_clip(verbose=False)
+
+
+def test_exercise_clip_to_input_written_out_equals_to_model_input():
+    """ex26_1.q7's solution spells the steps out; the pipeline (no resize, no crop) must agree."""
+    from companion.exercises.ex26_1 import clip_to_input
+    from companion.transforms import KINETICS_MEAN, KINETICS_STD, to_model_input
+
+    g = torch.Generator().manual_seed(0)
+    clip = torch.randint(0, 256, (5, 3, 9, 11), generator=g, dtype=torch.uint8)
+    for mean, std in [(KINETICS_MEAN, KINETICS_STD), ((0.5, 0.5, 0.5), (0.25, 0.5, 1.0))]:
+        ref = to_model_input(clip, resize_to=None, crop=None, mean=mean, std=std)
+        torch.testing.assert_close(clip_to_input(clip, mean, std), ref, rtol=1e-6, atol=1e-6)

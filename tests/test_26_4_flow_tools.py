@@ -200,3 +200,17 @@ def test_shipped_raft_on_the_street_clip_people_light_up(street_clip_path):
     assert changed.mean() > 0.005
     assert mag[changed].mean() > 3 * mag[~changed].mean()
     assert np.linalg.norm(raft(f1, f1), axis=0).mean() < 0.5
+
+
+def test_exercise_epe_and_pyramid_memory_written_out_equal_the_companion():
+    """ex26_4.q4 / q5 solutions spell the formulas out; the companion functions must agree."""
+    from companion.exercises import ex26_4
+    from companion.flow.correlation import volume_bytes
+    from companion.flow.metrics import epe
+
+    g = torch.Generator().manual_seed(3)
+    gt = torch.randn(2, 7, 9, generator=g) * 4
+    gt[:, 2, 3] = float("inf")  # a pixel without ground truth is skipped by both
+    pred = gt.nan_to_num(posinf=0.0) + torch.randn(2, 7, 9, generator=g)
+    assert ex26_4.epe(pred, gt) == pytest.approx(epe(pred, gt), rel=1e-12)
+    assert ex26_4._gigabytes_1088x1920() == volume_bytes(1088, 1920, 4) / 1e9

@@ -216,3 +216,19 @@ def test_linear_assignment_edge_cases():
         linear_assignment(np.zeros(3))
     c = gate_cost_matrix(np.ones((2, 2)), np.array([[1.0, 20.0], [3.0, 4.0]]), CHI2INV95[4])
     assert np.isinf(c[0, 1]) and np.isfinite(c).sum() == 3
+
+
+def test_textbook_predict_of_the_exercise_equals_xyah_kalman():
+    """ex26_5.kalman_predict writes F x, F P F^T + Q out; XYAHKalman.predict uses block sums."""
+    from companion.exercises.ex26_5 import kalman_predict
+
+    rng = np.random.default_rng(3)
+    kf = XYAHKalman()
+    for _ in range(20):
+        mean = np.r_[rng.uniform(0, 300, 2), rng.uniform(0.2, 1.0), rng.uniform(20, 200), rng.normal(0, 3, 4)]
+        A = rng.normal(size=(8, 8))
+        cov = A @ A.T + np.eye(8)
+        m_ref, c_ref = kf.predict(mean, cov)
+        m, c = kalman_predict(mean, cov)
+        np.testing.assert_allclose(m, m_ref, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(c, c_ref, rtol=1e-12, atol=1e-10)

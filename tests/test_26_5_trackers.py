@@ -216,3 +216,47 @@ def test_deepsort_reid_keeps_identities_when_motion_misleads():
     assert res["deepsort"]["IDSW"] == 0 and res["deepsort"]["num_hyp_ids"] == 2
     assert res["sort"]["IDSW"] > 0 and res["bytetrack"]["IDSW"] > 0
     assert res["deepsort"]["IDF1"] > 0.9 > res["bytetrack"]["IDF1"]
+
+
+# ---- the steps the exercises teach, as the trackers run them -------------------------------------
+
+def test_sort_step_known_answer():
+    from companion.tracking import sort_step
+
+    tracks = np.array([[0, 0, 10, 20.0], [50, 0, 60, 20], [100, 0, 110, 20]])
+    dets = np.array([[51, 0, 61, 20.0], [0, 0, 10, 20], [300, 0, 310, 20]])
+    out = sort_step(tracks, np.array([2, 4, 3]), np.array([0, 1, 0]), dets, frame=9)
+    np.testing.assert_array_equal(out["matches"], [[0, 1], [1, 0]])
+    np.testing.assert_array_equal(out["new"], [2])
+    np.testing.assert_array_equal(out["hit_streak"], [3, 1, 3, 0])  # track 1's miss broke its streak
+    np.testing.assert_array_equal(out["since_update"], [0, 0, 1, 0])
+    np.testing.assert_array_equal(out["reported"], [True, False, False, False])
+    np.testing.assert_array_equal(out["keep"], [True, True, True, True])
+    out = sort_step(tracks[:1], np.array([5]), np.array([1]), dets[2:], frame=9)
+    np.testing.assert_array_equal(out["keep"], [False, True])  # missed twice: deleted at max_age=1
+
+
+def test_matching_cascade_prefers_recent_tracks():
+    from companion.tracking import matching_cascade
+    from companion.tracking.assignment import linear_assignment
+
+    cost = np.array([[0.15, 0.19], [0.01, np.inf]])  # track 1 (lost 5 frames) fits detection 0 best
+    since = np.array([1, 5])
+    m, free = matching_cascade(cost, since)
+    np.testing.assert_array_equal(m, [[0, 0]])
+    np.testing.assert_array_equal(free, [1])
+    glob, _, _ = linear_assignment(cost, 0.2)  # a single global assignment gives track 1 detection 0
+    assert [1, 0] in glob.tolist()
+    m, free = matching_cascade(cost, np.array([1, 31]), max_age=30)  # beyond max_age: never matched
+    np.testing.assert_array_equal(m, [[0, 0]])
+
+
+def test_count_id_switches_is_what_mot_metrics_counts():
+    from companion.tracking import count_id_switches
+
+    assert count_id_switches([[[1, 10]], np.zeros((0, 2)), [[1, 11]], [[1, 10]]]) == 2
+    assert count_id_switches([[[1, 10]], np.zeros((0, 2)), [[1, 10]]]) == 0
+    box = [0, 0, 10, 20]
+    gt = np.array([[f, 1, *box] for f in (1, 2, 3, 4)], float)
+    hyp = np.array([[1, 10, *box], [3, 11, *box], [4, 10, *box]], float)  # frame 2 missed
+    assert mot_metrics(gt, hyp, hota=False)["IDSW"] == 2

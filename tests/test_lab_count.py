@@ -175,3 +175,16 @@ def test_parity_with_supervision_linezone(seed):
         zone.trigger(det)
     assert ours.in_count + ours.out_count > 0
     assert (ours.in_count, ours.out_count) == (zone.out_count, zone.in_count)
+
+
+def test_exercise_side_of_line_written_out_equals_the_counter():
+    """ex_lab.q1's solution spells the cross product out; the counter's function must agree."""
+    from companion.exercises.ex_lab import side_of_line as written_out
+    from companion.lab.count import side_of_line
+
+    rng = np.random.default_rng(4)
+    pts = rng.uniform(-50, 150, size=(40, 2))
+    pts[3] = np.nan
+    pts[5] = (50.0, 20.0)  # on the vertical line
+    for p1, p2 in [((50, 100), (50, 0)), ((0, 40), (100, 60)), ((10, 10), (-20, 70))]:
+        np.testing.assert_array_equal(written_out(pts, p1, p2), side_of_line(pts, p1, p2))

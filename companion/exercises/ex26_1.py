@@ -62,8 +62,13 @@ def frame_difference(clip: torch.Tensor) -> torch.Tensor:
 
 def clip_to_input(clip: torch.Tensor, mean, std) -> torch.Tensor:
     """One (T, C, H, W) uint8 clip → a (1, C, T, H, W) float batch: [0, 1], normalised per channel
-    with ``mean``/``std``, channels before time. No resize, no crop."""
-    return transforms.to_model_input(clip, resize_to=None, crop=None, mean=mean, std=std)
+    with ``mean``/``std``, channels before time. No resize, no crop. (``transforms.to_model_input``
+    does the same plus resize and crop; tests/test_26_1_transforms_data.py checks they agree.)"""
+    x = clip.to(torch.float32) / 255.0                             # uint8 0..255 -> float 0..1
+    m = torch.as_tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)  # one value per channel,
+    s = torch.as_tensor(std, dtype=torch.float32).view(1, -1, 1, 1)   # broadcast over T, H, W
+    x = (x - m) / s
+    return x.permute(1, 0, 2, 3).unsqueeze(0)                      # (T, C, H, W) -> (1, C, T, H, W)
 
 
 # --------------------------------------------------------------------------------------------

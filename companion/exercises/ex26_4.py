@@ -18,7 +18,6 @@ import torch.nn.functional as F
 
 from companion.exercises._core import ExerciseSet, FunctionExercise, ValueExercise
 from companion.flow.correlation import all_pairs_correlation, lookup, volume_bytes
-from companion.flow.metrics import epe
 from companion.flow.viz import warp_backward
 
 
@@ -26,10 +25,6 @@ def _corr_cases():
     g = torch.Generator().manual_seed(11)
     return [(torch.randn(1, 8, 4, 5, generator=g), torch.randn(1, 8, 4, 5, generator=g)),
             (torch.randn(2, 16, 3, 3, generator=g), torch.randn(2, 16, 3, 3, generator=g))]
-
-
-def _lookup_reference(pyramid, coords, radius):
-    return lookup(pyramid, coords, radius)
 
 
 def _lookup_cases():
@@ -55,8 +50,25 @@ def _epe_cases():
     return [(gt + torch.randn(2, 10, 12, generator=g), gt), (gt * 0 + torch.tensor([3.0, 4.0]).view(2, 1, 1), gt * 0)]
 
 
+def epe(pred, gt) -> float:
+    """Mean end-point error: the Euclidean length of pred - gt over the channel axis (x, y),
+    averaged over the pixels whose ground truth is finite. (companion.flow.metrics.epe also takes
+    a validity mask; tests/test_26_4_flow_tools.py checks the two agree.)"""
+    pred, gt = torch.as_tensor(pred, dtype=torch.float64), torch.as_tensor(gt, dtype=torch.float64)
+    valid = torch.isfinite(gt).all(dim=-3)                    # e.g. no disparity in a stereo pair
+    err = (pred - gt).pow(2).sum(dim=-3).sqrt()               # (H, W) end-point errors
+    return float(err[valid].mean())
+
+
 def _gigabytes_1088x1920() -> float:
-    return volume_bytes(1088, 1920, 4) / 1e9
+    """The all-pairs pyramid of a 1088 x 1920 frame pair in float32 (4 bytes), 4 levels.
+    Features are at 1/8 resolution: N = 136 x 240 frame-1 pixels, each correlated with all of
+    frame 2 at every pyramid level: N, N/4, N/16, N/64 entries (companion.flow.correlation.
+    volume_bytes computes this for any size)."""
+    h, w = 1088 // 8, 1920 // 8
+    n = h * w
+    entries = sum(n * (h // 2 ** level) * (w // 2 ** level) for level in range(4))
+    return entries * 4 / 1e9
 
 
 EXERCISES = ExerciseSet(
@@ -74,7 +86,7 @@ EXERCISES = ExerciseSet(
               "coords (x, y) at every level (coords / 2**level there), bilinear with "
               "grid_sample(align_corners=True), zeros outside. Output (B, L·(2r+1)², H, W); inside one "
               "level the x offset is the slow index.",
-        _lookup_reference, hints=[
+        lookup, hints=[
             "Offsets: d = torch.linspace(-r, r, 2r+1); delta = stack(meshgrid(d, d, indexing='ij'), -1) "
             "and use delta[..., 0] as the x offset (that is how trained RAFT weights expect it).",
             "Reshape coords to (B·H·W, 1, 1, 2), add delta (1, 2r+1, 2r+1, 2), convert to [-1, 1] with "

@@ -5,6 +5,9 @@
     ex.q2.check(my_predict)      # q2 Kalman predict      (a function)
     ex.q3.check(my_associate)    # q3 gated association   (a function)
     ex.q4.check(my_split)        # q4 ByteTrack's split   (a function)
+    ex.q5.check(my_sort_step)    # q5 one SORT frame      (a function, notebook 26_5_3)
+    ex.q6.check(my_cascade)      # q6 DeepSORT's cascade  (a function, notebook 26_5_4)
+    ex.q7.check(my_id_switches)  # q7 CLEAR ID switches   (a function, notebook 26_5_6)
     ex.q1.hint(), ex.q1.hint(2), ex.q1.solution()
 """
 
@@ -15,20 +18,28 @@ import numpy as np
 from companion.exercises._core import ExerciseSet, FunctionExercise
 from companion.tracking.assignment import linear_assignment
 from companion.tracking.boxes import box_iou
+from companion.tracking.deepsort import matching_cascade
 from companion.tracking.kalman import XYAHKalman
+from companion.tracking.metrics import count_id_switches
+from companion.tracking.sort import sort_step
 
+# ---- references: companion.tracking's own functions where they read as the algorithm ------------
+# q1 box_iou, q5 sort_step, q6 matching_cascade, q7 count_id_switches are the functions the
+# trackers and metrics run; q2 is the textbook form of XYAHKalman.predict (whose block-sum form is
+# faster), tested equal to it in tests/test_26_5_kalman_assignment.py.
 
-# ---- references (thin wrappers over companion.tracking: one source of truth) -------------------
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(N, 4) x (M, 4) xyxy boxes -> (N, M) IoU, no Python loops."""
-    return box_iou(a, b)
+iou_matrix = box_iou  # the name the notebooks use
 
 
 def kalman_predict(mean: np.ndarray, cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One DeepSORT/ByteTrack predict step for a single track: state (8,), covariance (8, 8)."""
-    m, c = XYAHKalman().predict(mean, cov)
-    return m, c
+    """One DeepSORT/ByteTrack predict step for a single track: state (8,) = (x, y, a, h) and their
+    velocities, covariance (8, 8). Constant velocity; process noise scaled by the box height."""
+    F = np.eye(8)
+    F[:4, 4:] = np.eye(4)  # position += velocity
+    h = mean[3]  # the height before the step
+    std = np.array([h / 20, h / 20, 1e-2, h / 20, h / 160, h / 160, 1e-5, h / 160])
+    Q = np.diag(std ** 2)
+    return F @ mean, F @ cov @ F.T + Q
 
 
 def associate(track_boxes: np.ndarray, det_boxes: np.ndarray, iou_threshold: float = 0.3) -> np.ndarray:
@@ -106,6 +117,39 @@ def _split_cases():
     return [(np.array([0.9, 0.5, 0.1, 0.3, 0.51, 0.05, 0.7]),), (np.array([0.2, 0.2]),), (np.zeros(0),),
             (np.array([0.55, 0.6, 0.11]),)]
 
+def _sort_step_cases():
+    """Predicted track boxes, their counters, detections, the frame number (and the defaults)."""
+    rng = np.random.default_rng(5)
+    tracks = _boxes(rng, 5)
+    dets = np.vstack([tracks[[4, 0, 2]] + rng.normal(0, 1.5, size=(3, 4)), _boxes(rng, 2) + 300])
+    streak, since = np.array([3, 0, 5, 1, 2]), np.array([0, 1, 0, 0, 1])
+    return [(tracks, streak, since, dets, 10),            # matches, misses, a broken streak, births
+            (tracks, streak, since, dets, 2),             # still inside the first min_hits frames
+            (tracks[:0], np.zeros(0, int), np.zeros(0, int), dets, 1),   # first frame: all new
+            (tracks, streak, since, dets[:0], 7),         # no detections: everyone ages
+            (tracks[:2], np.array([2, 2]), np.array([0, 0]), tracks[[1, 0]] + 1.0, 5)]
+
+
+def _cascade_cases():
+    inf = np.inf
+    rng = np.random.default_rng(6)
+    # an old track (5 frames) with a near-perfect match that a recent track also wants
+    steal = (np.array([[0.15, 0.19], [0.01, inf]]), np.array([1, 5]))
+    rand = rng.uniform(0, 0.3, size=(6, 5))
+    rand[rng.random((6, 5)) < 0.3] = inf
+    return [steal, (rand, np.array([2, 1, 3, 1, 2, 30])), (rand, np.array([1, 1, 1, 1, 1, 1])),
+            (rand, np.array([4, 31, 2, 7, 1, 3])), (np.zeros((0, 3)), np.zeros(0, int)),
+            (np.array([[0.1, 0.25, 0.05]]), np.array([2]))]
+
+
+def _id_switch_cases():
+    A = np.array
+    return [([A([[1, 10], [2, 20]]), A([[1, 10], [2, 20]]), A([[1, 20], [2, 10]])],),   # a swap: 2
+            ([A([[1, 10]]), A([]).reshape(0, 2), A([[1, 11]]), A([[1, 11]])],),          # a gap, new id: 1
+            ([A([[1, 10]]), A([]).reshape(0, 2), A([[1, 10]])],),                        # a gap, same id: 0
+            ([A([[1, 10]]), A([[1, 11], [2, 10]]), A([[2, 12], [1, 10]]), A([[3, 10]])],),
+            ([],)]
+
 
 # ---- plausible wrong answers (tests/test_exercises.py checks they fail) --------------------------
 
@@ -141,9 +185,37 @@ def _wrong_split(scores, track_thresh=0.5, low_thresh=0.1):  # >= at the boundar
     return np.flatnonzero(scores >= track_thresh), np.flatnonzero(scores < track_thresh)
 
 
+def _wrong_sort_step(track_boxes, hit_streak, since_update, det_boxes, frame, *, max_age=1, min_hits=3,
+                     iou_threshold=0.3):  # forgets that a miss breaks the hit streak
+    out = sort_step(track_boxes, np.asarray(hit_streak), np.zeros_like(since_update), det_boxes, frame,
+                    max_age=max_age, min_hits=min_hits, iou_threshold=iou_threshold)
+    since = np.concatenate([np.asarray(since_update) + 1, np.zeros(len(out["new"]), np.int64)])
+    since[out["matches"][:, 0]] = 0
+    out["since_update"], out["keep"] = since, since <= max_age
+    out["reported"] = (since == 0) & ((out["hit_streak"] >= min_hits) | (frame <= min_hits))
+    return out
+
+
+def _wrong_cascade(cost, since_update, max_cost=0.2, max_age=30):  # one global assignment, no levels
+    cost = np.asarray(cost, dtype=np.float64)
+    keep = (np.asarray(since_update) >= 1) & (np.asarray(since_update) <= max_age)
+    c = np.where(keep[:, None], cost, np.inf)
+    m, _, unmatched = linear_assignment(c, max_cost)
+    return m[np.argsort(m[:, 0])].astype(np.int64).reshape(-1, 2), unmatched
+
+
+def _wrong_id_switches(matches_per_frame):  # forgets a person while they are unmatched
+    prev, switches = {}, 0
+    for pairs in matches_per_frame:
+        now = {g: h for g, h in np.asarray(pairs).reshape(-1, 2).tolist()}
+        switches += sum(g in prev and prev[g] != h for g, h in now.items())
+        prev = now
+    return switches
+
+
 q1 = FunctionExercise(
     "q1", "Write iou_matrix(a, b): the (N, M) IoU of xyxy boxes, vectorised (no Python loops).",
-    iou_matrix, hints=[
+    box_iou, hints=[
         "Broadcast: a[:, None, :] against b[None, :, :]. The intersection is the overlap of the x-intervals "
         "times the overlap of the y-intervals, each clipped at 0.",
         "union = area(a)[:, None] + area(b)[None, :] - intersection; continuous coordinates, no +1.",
@@ -181,5 +253,39 @@ q4 = FunctionExercise(
     alternatives={"ByteTrack's released code (low: low_thresh < score < track_thresh)":
                   bytetrack_split_released_code})
 
-EXERCISES = ExerciseSet("26.5 multi-object tracking", q1=q1, q2=q2, q3=q3, q4=q4)
-WRONG_ANSWERS = {"q1": _wrong_iou, "q2": _wrong_predict, "q3": _wrong_associate, "q4": _wrong_split}
+q5 = FunctionExercise(
+    "q5", "Write sort_step(track_boxes, hit_streak, since_update, det_boxes, frame, *, max_age=1, min_hits=3, "
+          "iou_threshold=0.3): SORT's decisions for one frame after the Kalman predict. Return a dict with "
+          "'matches' ((K, 2) int, sorted by track), 'new' (detections that start tracks), and for the old tracks "
+          "followed by the new ones 'hit_streak', 'since_update', 'reported' (bool) and 'keep' (bool).",
+    sort_step, hints=[
+        "Age first: a track that missed last frame (since_update > 0) loses its hit streak; every since_update "
+        "grows by one. Then associate exactly as in q3 and reset since_update / grow the streak of the matched.",
+        "New tracks start with streak 0 and since_update 0. reported = matched this frame and (streak >= min_hits "
+        "or frame <= min_hits); keep = since_update <= max_age.",
+    ], cases=_sort_step_cases)
+
+q6 = FunctionExercise(
+    "q6", "Write matching_cascade(cost, since_update, max_cost=0.2, max_age=30): DeepSORT's cascade over a gated "
+          "(N tracks, M detections) appearance cost (inf = gated out). Return (matches (K, 2) int sorted by track, "
+          "unmatched detections sorted).",
+    matching_cascade, hints=[
+        "Loop level = 1, 2, ..., max_age: the tracks with since_update == level are matched (optimal assignment, "
+        "cost <= max_cost) against the detections still free; matched detections leave the pool.",
+        "One global assignment is not the same: a track lost for 5 frames could then take the detection that a "
+        "track seen last frame needs.",
+    ], cases=_cascade_cases)
+
+q7 = FunctionExercise(
+    "q7", "Write id_switches(matches_per_frame): the CLEAR-MOT number of identity switches, given for every frame "
+          "the (K, 2) matched (ground-truth id, track id) pairs.",
+    count_id_switches, hints=[
+        "Remember, per ground-truth id, the track id of its most recent match; a match to another track id is a "
+        "switch. The first match of a person is not a switch.",
+        "Frames in which a person is not matched do not reset the memory: coming back under a new id after a gap "
+        "is a switch, coming back under the same id is not.",
+    ], cases=_id_switch_cases)
+
+EXERCISES = ExerciseSet("26.5 multi-object tracking", q1=q1, q2=q2, q3=q3, q4=q4, q5=q5, q6=q6, q7=q7)
+WRONG_ANSWERS = {"q1": _wrong_iou, "q2": _wrong_predict, "q3": _wrong_associate, "q4": _wrong_split,
+                 "q5": _wrong_sort_step, "q6": _wrong_cascade, "q7": _wrong_id_switches}

@@ -9,7 +9,18 @@ from __future__ import annotations
 import numpy as np
 
 from companion.exercises._core import ExerciseSet, FunctionExercise
-from companion.lab.count import count_distinct, crossings_with_hysteresis, side_of_line
+from companion.lab.count import count_distinct, crossings_with_hysteresis
+
+
+def side_of_line(points, p1, p2) -> np.ndarray:
+    """+1 / -1 / 0 for points right of / left of / on the arrow p1 -> p2 (image coords, y down);
+    NaN points give 0. The sign of the 2D cross product (p2 - p1) x (point - p1).
+    (companion.lab.count.side_of_line, which the counter runs; tests/test_lab_count.py checks
+    the two agree.)"""
+    p = np.asarray(points, dtype=np.float64)
+    (ax, ay), (bx, by) = np.asarray(p1, np.float64), np.asarray(p2, np.float64)
+    cross = (bx - ax) * (p[..., 1] - ay) - (by - ay) * (p[..., 0] - ax)
+    return np.where(np.isnan(cross), 0, np.sign(cross)).astype(np.int64)
 
 
 def _side_cases():

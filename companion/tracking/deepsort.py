@@ -32,9 +32,37 @@ from companion.tracking.assignment import INFTY_COST, linear_assignment
 from companion.tracking.boxes import box_iou, xyah_to_xyxy, xyxy_to_xyah
 from companion.tracking.kalman import CHI2INV95, XYAHKalman
 
-__all__ = ["DeepSORT"]
+__all__ = ["DeepSORT", "matching_cascade"]
 
 _TENTATIVE, _CONFIRMED = 1, 2
+
+
+def matching_cascade(cost, since_update, max_cost: float = 0.2, max_age: int = 30):
+    """DeepSORT's matching cascade (step 3 of the module docstring).
+
+    ``cost`` (N, M): appearance cost of N confirmed tracks vs M detections, gated pairs already
+    set to ``inf`` (or ``INFTY_COST``); ``since_update`` (N,): frames since each track was last
+    matched (1 = seen last frame). Tracks seen 1 frame ago choose first among all detections;
+    then tracks seen 2 frames ago among the detections left; ... up to ``max_age``. Each level is
+    an optimal assignment with pairs above ``max_cost`` rejected.
+
+    Returns ``(matches, unmatched)``: (K, 2) int (track, detection) pairs sorted by track, and
+    the sorted detections nobody took.
+    """
+    cost = np.asarray(cost, dtype=np.float64)
+    since_update = np.asarray(since_update)
+    unmatched = np.arange(cost.shape[1])
+    matches = []
+    for level in range(1, max_age + 1):
+        if len(unmatched) == 0:
+            break
+        rows = np.flatnonzero(since_update == level)
+        if len(rows) == 0:
+            continue
+        m, _, _ = linear_assignment(cost[np.ix_(rows, unmatched)], max_cost)
+        matches += [(rows[r], unmatched[c]) for r, c in m]
+        unmatched = np.delete(unmatched, m[:, 1])
+    return np.array(sorted(matches), dtype=np.int64).reshape(-1, 2), unmatched
 
 
 class _Track:
@@ -169,17 +197,8 @@ class DeepSORT:
             app = self._cosine_cost([tracks[k] for k in confirmed], feats)
             app[gate > self.gating_threshold] = INFTY_COST
             since = np.array([tracks[k].since_update for k in confirmed])
-            for level in range(1, self.max_age + 1):
-                if len(unmatched) == 0:
-                    break
-                rows = np.flatnonzero(since == level)
-                if len(rows) == 0:
-                    continue
-                m, _, _ = linear_assignment(app[np.ix_(rows, unmatched)], self.max_cosine_distance)
-                if len(m):
-                    for r, c in m:
-                        matches.append((confirmed[rows[r]], unmatched[c]))
-                    unmatched = np.delete(unmatched, m[:, 1])
+            m, unmatched = matching_cascade(app, since, self.max_cosine_distance, self.max_age)
+            matches += [(confirmed[r], c) for r, c in m]
         matched_tracks = {k for k, _ in matches}
 
         # IoU stage: unconfirmed tracks and tracks missed for just one frame

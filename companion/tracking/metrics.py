@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-__all__ = ["mot_metrics", "load_mot", "detections_to_mot_rows", "HOTA_ALPHAS"]
+__all__ = ["mot_metrics", "load_mot", "detections_to_mot_rows", "count_id_switches", "HOTA_ALPHAS"]
 
 HOTA_ALPHAS = np.arange(0.05, 0.99, 0.05)
 _EPS = np.finfo(float).eps
@@ -108,10 +108,28 @@ def _prepare(gt, hyp):
     return seq, len(g_ids), len(h_ids)
 
 
+def count_id_switches(matches_per_frame) -> int:
+    """CLEAR-MOT identity switches from the matches of every frame, in order.
+
+    ``matches_per_frame``: one entry per frame, a (K, 2) array (or list) of matched
+    ``(ground-truth id, hypothesis id)`` pairs. A switch is a ground-truth object matched to a
+    different hypothesis id than the *last time it was matched* — frames in which it was not
+    matched in between do not reset that memory, and its first match is never a switch.
+    """
+    last = {}  # ground-truth id -> hypothesis id of its most recent match
+    switches = 0
+    for pairs in matches_per_frame:
+        for g, h in np.asarray(pairs).reshape(-1, 2).tolist():
+            if g in last and last[g] != h:
+                switches += 1
+            last[g] = h
+    return switches
+
+
 def _clear(seq, G, T, th):
-    tp = fn = fp = idsw = 0
+    tp = fn = fp = 0
     motp_sum = 0.0
-    prev_id = np.full(G, np.nan)  # last hypothesis each gt was matched to
+    matched = []  # per frame: (gt, hyp) pairs, for the identity switches
     prev_step = np.full(G, np.nan)  # hypothesis it was matched to in the previous step
     gt_count = np.zeros(G)
     matched_count = np.zeros(G)
@@ -130,12 +148,10 @@ def _clear(seq, G, T, th):
         ok = score[r, c] > _EPS
         r, c = r[ok], c[ok]
         mg, mh = g[r], h[c]
-        last = prev_id[mg]
-        idsw += int(np.sum(~np.isnan(last) & (mh != last)))
+        matched.append(np.stack([mg, mh], axis=1))
         gt_count[g] += 1
         matched_count[mg] += 1
         was_tracked = ~np.isnan(prev_step)
-        prev_id[mg] = mh
         prev_step[:] = np.nan
         prev_step[mg] = mh
         frag += (~was_tracked & ~np.isnan(prev_step))
@@ -143,6 +159,7 @@ def _clear(seq, G, T, th):
         fn += len(g) - len(r)
         fp += len(h) - len(r)
         motp_sum += float(sim[r, c].sum())
+    idsw = count_id_switches(matched)
     ratio = matched_count[gt_count > 0] / gt_count[gt_count > 0]
     n = max(1, tp + fn)
     return {

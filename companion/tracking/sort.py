@@ -26,7 +26,35 @@ from companion.tracking.assignment import linear_assignment
 from companion.tracking.boxes import box_iou, xyxy_to_xysr, xysr_to_xyxy
 from companion.tracking.kalman import SORTKalman
 
-__all__ = ["SORT"]
+__all__ = ["SORT", "sort_step"]
+
+
+def sort_step(track_boxes, hit_streak, since_update, det_boxes, frame: int, *, max_age: int = 1,
+              min_hits: int = 3, iou_threshold: float = 0.3) -> dict:
+    """SORT's decisions for one frame, after the Kalman predict (steps 2-4 of the module docstring).
+
+    ``track_boxes`` (N, 4): the tracks' predicted xyxy boxes; ``hit_streak`` and ``since_update``
+    (N,): their counters *before* this frame; ``det_boxes`` (M, 4): this frame's detections;
+    ``frame``: this frame's number, from 1. Returns a dict of NumPy arrays:
+
+    * ``matches`` (K, 2) int: (track, detection) pairs, sorted by track;
+    * ``new`` int: the detections that start a track (appended after the N old tracks);
+    * ``hit_streak``, ``since_update`` (N + len(new),): the counters after this frame;
+    * ``reported`` (N + len(new),) bool: tracks whose box is reported with an id this frame;
+    * ``keep`` (N + len(new),) bool: tracks that survive into the next frame.
+    """
+    streak = np.where(np.asarray(since_update) > 0, 0, hit_streak).astype(np.int64)  # a miss breaks the streak
+    since = np.asarray(since_update, dtype=np.int64) + 1
+    iou = box_iou(track_boxes, det_boxes)  # associate: optimal matching on 1 - IoU, IoU >= threshold
+    matches, _, new = linear_assignment(1.0 - iou, 1.0 - iou_threshold)
+    matched = matches[:, 0]
+    since[matched] = 0  # update the matched tracks
+    streak[matched] += 1
+    streak = np.concatenate([streak, np.zeros(len(new), np.int64)])  # every leftover box starts a track
+    since = np.concatenate([since, np.zeros(len(new), np.int64)])
+    reported = (since == 0) & ((streak >= min_hits) | (frame <= min_hits))
+    return {"matches": matches.astype(np.int64).reshape(-1, 2), "new": new.astype(np.int64),
+            "hit_streak": streak, "since_update": since, "reported": reported, "keep": since <= max_age}
 
 
 class SORT:
@@ -79,39 +107,32 @@ class SORT:
         n = len(xyxy)
         use = np.flatnonzero(usable & (conf >= self.min_confidence))
 
-        # predict (and age) every track
+        # predict every track; drop those whose prediction became invalid (negative area)
         if len(self.mean):
             self.mean, self.cov = self.kf.predict(self.mean, self.cov)
-            self.hit_streak[self.since_update > 0] = 0
-            self.since_update += 1
         boxes = xysr_to_xyxy(self.mean[:, :4]) if len(self.mean) else np.zeros((0, 4))
         valid = np.isfinite(boxes).all(1)
         if not valid.all():
             self._keep(valid)
             boxes = boxes[valid]
 
-        iou = box_iou(boxes, xyxy[use])
-        matches, _, u_det = linear_assignment(1.0 - iou, 1.0 - self.iou_threshold)
+        step = sort_step(boxes, self.hit_streak, self.since_update, xyxy[use], self.frame_count,
+                         max_age=self.max_age, min_hits=self.min_hits, iou_threshold=self.iou_threshold)
         det_of = np.full(len(self.mean), -1, np.int64)
-        if len(matches):
-            t, d = matches[:, 0], use[matches[:, 1]]
+        t, d = step["matches"][:, 0], use[step["matches"][:, 1]]
+        if len(t):
             self.mean[t], self.cov[t] = self.kf.update(self.mean[t], self.cov[t], xyxy_to_xysr(xyxy[d]))
-            self.since_update[t] = 0
-            self.hit_streak[t] += 1
             det_of[t] = d
-        new = use[u_det]
+        new = use[step["new"]]
         if len(new):
             nm, nc = self.kf.initiate(xyxy_to_xysr(xyxy[new]))
-            k = len(new)
             self.mean = np.concatenate([self.mean, nm])
             self.cov = np.concatenate([self.cov, nc])
-            self.hit_streak = np.concatenate([self.hit_streak, np.zeros(k, np.int64)])
-            self.since_update = np.concatenate([self.since_update, np.zeros(k, np.int64)])
-            self.tid = np.concatenate([self.tid, np.full(k, -1, np.int64)])
+            self.tid = np.concatenate([self.tid, np.full(len(new), -1, np.int64)])
             det_of = np.concatenate([det_of, new])
+        self.hit_streak, self.since_update = step["hit_streak"], step["since_update"]
 
-        reported = (self.since_update == 0) & ((self.hit_streak >= self.min_hits)
-                                                | (self.frame_count <= self.min_hits))
+        reported = step["reported"]
         newly = np.flatnonzero(reported & (self.tid < 0))
         if len(newly):
             self.tid[newly] = np.arange(self._next_id, self._next_id + len(newly))
@@ -120,7 +141,6 @@ class SORT:
         r = np.flatnonzero(reported)
         ids[det_of[r]] = self.tid[r]
 
-        keep = self.since_update <= self.max_age
-        if not keep.all():
-            self._keep(keep)
+        if not step["keep"].all():
+            self._keep(step["keep"])
         return with_tracker_ids(detections, ids)
