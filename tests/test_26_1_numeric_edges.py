@@ -100,7 +100,7 @@ def test_iter_frames_python_slicing(numbered, kw, want):
                                      (dict(stop=True), TypeError), (dict(start="0"), TypeError)])
 def test_iter_frames_refuses_non_int_slices(numbered, kw, err):
     with pytest.raises(err, match=next(iter(kw))):
-        next(io.iter_frames(numbered, **kw))
+        io.iter_frames(numbered, **kw)  # refused at the call, not at the first frame
 
 
 # ---- write_video ----------------------------------------------------------------------------------
