@@ -87,6 +87,8 @@ class _FrameTable:
     hidden: int  # packets an edit list hides (decoded only to reach the first displayable frame)
     declared: int  # the frame count the container's header declares (0: unknown)
     bits: int  # bits per colour component
+    format: str = ""  # the container's format names, e.g. "mov,mp4,m4a,3gp,3g2,mj2", "mpegts"
+    open_gop: bool = False  # some frames are shown before the keyframe that precedes them in decoding
 
 
 # ------------------------------------------------------------------------------------------
@@ -207,6 +209,22 @@ def best_video_stream(container):
     return next(s for s in candidates if rank(s) == top)  # the first of equals, like FFmpeg
 
 
+def _keyframe_is_idr(data: bytes, codec: str) -> bool | None:
+    """Whether a length-prefixed (MP4/Matroska) H.264/HEVC keyframe packet holds an IDR picture;
+    None when the packet is not length-prefixed (Annex B streams)."""
+    i, types = 0, []
+    while i + 5 <= len(data):
+        n = int.from_bytes(data[i:i + 4], "big")
+        i += 4
+        if n <= 0 or i + n > len(data):
+            return None
+        types.append(data[i] & 0x1F if codec == "h264" else (data[i] >> 1) & 0x3F)
+        i += n
+    if not types:
+        return None
+    return 5 in types if codec == "h264" else any(t in (19, 20) for t in types)
+
+
 def _first_frame_rotation(path: str, index: int) -> int:
     import av
 
@@ -239,6 +257,8 @@ def _probe(path: str, size: int, mtime_ns: int) -> tuple[VideoInfo, _FrameTable]
             rate = stream.average_rate or stream.guessed_rate or Fraction(0)
             fps = float(rate)
             pts, keys, durations, missing_pts, hidden = [], [], [], False, 0
+            cur_key, open_gop = None, False
+            codec_name = ctx.name
             # Demuxing (no decoding) is cheap: it gives every packet's timestamp and the keyframes.
             for packet in container.demux(stream):
                 if packet.size == 0 and packet.pts is None:
@@ -246,6 +266,11 @@ def _probe(path: str, size: int, mtime_ns: int) -> tuple[VideoInfo, _FrameTable]
                 p = packet.pts if packet.pts is not None else packet.dts
                 if packet.is_keyframe and p is not None:
                     keys.append(p)
+                    cur_key = p
+                    if codec_name in ("h264", "hevc") and _keyframe_is_idr(bytes(packet), codec_name) is False:
+                        open_gop = True  # a recovery-point keyframe (open GOP), not an IDR picture
+                elif p is not None and cur_key is not None and p < cur_key:
+                    open_gop = True  # shown before the keyframe that precedes it in decode order
                 if packet.is_discard:  # before the edit list's start: decoded, never shown
                     hidden += 1
                     continue
@@ -258,6 +283,7 @@ def _probe(path: str, size: int, mtime_ns: int) -> tuple[VideoInfo, _FrameTable]
             pix_fmt = ctx.pix_fmt or ""
             bits = max((c.bits for c in av.VideoFormat(pix_fmt).components), default=8) if pix_fmt else 8
             declared = stream.frames or 0
+            fmt = container.format.name or ""
             time_base = stream.time_base or Fraction(1, 1)
             index = stream.index
         # The display matrix travels with the frames: read the rotation from the first one.
@@ -289,7 +315,7 @@ def _probe(path: str, size: int, mtime_ns: int) -> tuple[VideoInfo, _FrameTable]
     info = VideoInfo(path, count, fps, width, height, duration, codec, tuple(sorted(set(key_idx))),
                      index, rotation, pix_fmt)
     table = _FrameTable(table_pts, np.asarray(sorted(keys), dtype=np.int64), time_base, hidden, declared,
-                        int(bits))
+                        int(bits), fmt, open_gop)
     return info, table
 
 
@@ -419,20 +445,42 @@ def _truncation_note(info: VideoInfo, table: _FrameTable) -> str:
     return ""
 
 
-def _refuse(info: VideoInfo, backend: str, why: str) -> BackendRefusedError:
-    others = [b for b in available_backends() if b not in (backend, "decord")]
+# Containers with a frame index (sample tables, cues, idx1): torchcodec and decord seek exactly in
+# these. In others (MPEG-TS/PS, raw streams, ...) a seek is a guess and both land on later frames.
+INDEXED_FORMATS = ("mov", "mp4", "matroska", "webm", "avi")
+
+
+def _check_indexed(info: VideoInfo, table: _FrameTable, backend: str) -> None:
+    if not any(f in INDEXED_FORMATS for f in table.format.split(",")):
+        raise _refuse(info, backend, f"the container ({table.format}) has no frame index, and {backend} "
+                                     f"seeks in it by guessing (measured: frame 0 comes back as frame 9 "
+                                     f"of an MPEG-TS file)", only_pyav=True)
+
+
+def _refuse(info: VideoInfo, backend: str, why: str, only_pyav: bool = False) -> BackendRefusedError:
+    others = ["pyav"] if only_pyav else [b for b in available_backends() if b not in (backend, "decord")]
     return BackendRefusedError(info.path, backend, f"{why}; use backend {' or '.join(map(repr, others))}")
 
 
 def _read_torchcodec(info: VideoInfo, table: _FrameTable, wanted: np.ndarray) -> torch.Tensor:
     from torchcodec.decoders import VideoDecoder
 
+    _check_indexed(info, table, "torchcodec")
     decoder = VideoDecoder(info.path, stream_index=info.stream_index, seek_mode="exact", num_ffmpeg_threads=0)
     n = decoder.metadata.num_frames
     if n is not None and n != info.num_frames:
         raise _refuse(info, "torchcodec", f"it counts {n} frames where the frame table has "
                                           f"{info.num_frames} displayable ones")
-    batch = decoder.get_frames_at(wanted.tolist())
+    try:
+        batch = decoder.get_frames_at(wanted.tolist())
+    except RuntimeError as exc:
+        if _truncation_note(info, table):
+            raise
+        # The frame table is complete, so the file is fine: a torchcodec seeking limit (measured on
+        # open-GOP H.264 in MP4: the last frames after the last keyframe raise "no more frames").
+        first_line = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise _refuse(info, "torchcodec", f"torchcodec failed on frames {int(wanted[0])}..{int(wanted[-1])} of "
+                                          f"a complete file ({first_line})") from None
     if table.pts.size:  # every frame is the one the frame table names (same timestamp)
         want_s = (table.pts[wanted] - table.pts[0]).astype(np.float64) * float(table.time_base)
         raw = batch.pts_seconds.numpy().astype(np.float64)
@@ -453,6 +501,11 @@ def _read_decord(info: VideoInfo, table: _FrameTable, wanted: np.ndarray) -> tor
     if table.hidden:
         raise _refuse(info, "decord", f"the file has an edit list hiding {table.hidden} frames "
                                       f"(a trimmed clip) and decord ignores it, returning shifted frames")
+    _check_indexed(info, table, "decord")
+    if table.open_gop:
+        raise _refuse(info, "decord", "the file has open GOPs (keyframes that are recovery points, not IDR pictures) and decord "
+                                      "returns neighbouring frames there (measured: frame 39 of an open-GOP "
+                                      "H.264 clip came back as frame 36)", only_pyav=False)
     if table.bits > 8:
         raise _refuse(info, "decord", f"the video is {table.bits}-bit ({info.pix_fmt}) and decord's "
                                       f"RGB conversion differs from FFmpeg's by tens of grey levels")
@@ -510,16 +563,27 @@ class _ToRGB:
 def _read_pyav(info: VideoInfo, table: _FrameTable, wanted: np.ndarray) -> torch.Tensor:
     """Seek to the keyframe before each wanted frame only when that skips work; decode forward
     otherwise; match frames by their presentation timestamp (the frame table); convert to RGB
-    only the frames that were asked for."""
+    only the frames that were asked for. Where a seek lands *after* the wanted frame (containers
+    without a frame index, e.g. MPEG-TS, seek by guessing), decode from the start instead."""
     import av
 
     out = np.empty((wanted.size, info.height, info.width, 3), dtype=np.uint8)
-    with av.open(info.path) as container:
+    container = None
+
+    def open_stream():
+        nonlocal container
+        if container is not None:
+            container.close()
+        container = av.open(info.path)
         stream = container.streams[info.stream_index]
         stream.thread_type = "AUTO"
-        rgb = _ToRGB(stream, info.rotation, table.bits)
+        return stream, _ToRGB(stream, info.rotation, table.bits)
+
+    try:
+        stream, rgb = open_stream()
         if not table.pts.size:  # no timestamps: count decoded frames from the start
             it = enumerate(container.decode(stream))
+            i = -1
             for k, target in enumerate(wanted):
                 for i, frame in it:
                     if i == target:
@@ -531,29 +595,45 @@ def _read_pyav(info: VideoInfo, table: _FrameTable, wanted: np.ndarray) -> torch
             return torch.from_numpy(out).permute(0, 3, 1, 2)
         keys, pts = table.key_pts, table.pts
         frames, last = None, None  # the decoding generator and the pts of its last frame
+        linear = False  # a seek overshot once: from then on decode forward from the start only
         for k, target in enumerate(wanted):
             tp = int(pts[target])
-            j = np.searchsorted(keys, tp, side="right") - 1
-            key = int(keys[j]) if j >= 0 else None
-            if frames is None or last is None or tp <= last or (key is not None and key > last):
-                container.seek(key if key is not None else tp, stream=stream, backward=True, any_frame=False)
-                frames, last = container.decode(stream), None
-            try:
+            while True:
+                if linear:
+                    if frames is None or (last is not None and tp <= last):
+                        stream, rgb = open_stream()
+                        frames, last = container.decode(stream), None
+                else:
+                    j = np.searchsorted(keys, tp, side="right") - 1
+                    key = int(keys[j]) if j >= 0 else None
+                    if frames is None or last is None or tp <= last or (key is not None and key > last):
+                        container.seek(key if key is not None else tp, stream=stream, backward=True,
+                                       any_frame=False)
+                        frames, last = container.decode(stream), None
+                found = None
                 for frame in frames:
                     if frame.pts is None:
                         continue
                     last = frame.pts
-                    if last == tp:
-                        out[k] = rgb(frame)
+                    if last >= tp:
+                        found = frame if last == tp else False
                         break
-                    if last > tp:
-                        raise VideoDecodeError(info.path, "pyav", f"seeking skipped frame {target}")
-                else:
+                if found is None:
                     raise VideoDecodeError(info.path, "pyav", f"the stream ended before frame {target} "
                                                                f"(truncated file?){_truncation_note(info, table)}")
-            except av.FFmpegError as exc:
-                raise VideoDecodeError(info.path, "pyav", f"frame {target} could not be decoded "
-                                                           f"({exc.strerror}; truncated or damaged file?)") from None
+                if found is not False:
+                    out[k] = rgb(found)
+                    break
+                if linear:
+                    raise VideoDecodeError(info.path, "pyav", f"frame {target} (pts {tp}) never came out of "
+                                                               f"the decoder (damaged file?)")
+                linear, frames = True, None  # the seek landed after the frame: start over from the top
+    except av.FFmpegError as exc:
+        raise VideoDecodeError(info.path, "pyav", f"decoding failed near frame {target} "
+                                                   f"({exc.strerror}; truncated or damaged file?)") from None
+    finally:
+        if container is not None:
+            container.close()
     return torch.from_numpy(out).permute(0, 3, 1, 2)
 
 

@@ -361,3 +361,76 @@ def test_ten_bit_decord_raw_is_off(ten_bit):
     raw = decord.VideoReader(str(ten_bit)).get_batch(list(range(N))).asnumpy().astype(int)
     assert numbers(raw) == list(range(N))  # the right frames, other colours
     assert np.abs(raw - ref).max() >= 16
+
+
+# ---- B-frames; a container without a frame index (MPEG-TS) ----------------------------------------
+
+@pytest.fixture(scope="module")
+def b_frames(media, base):
+    """Re-encoded with 3 B-frames (decode order differs from display order): a closed-GOP MP4,
+    an open-GOP MP4 (keyframes are recovery points, not IDR pictures), and MPEG-TS."""
+    out = {}
+    for name, fmt, extra in (("closed.mp4", "mp4", []), ("open.mp4", "mp4", ["-x264-params", "open-gop=1"]),
+                             ("open.ts", "mpegts", ["-x264-params", "open-gop=1"])):
+        path = media / f"bframes_{name}"
+        ffmpeg("-i", base, "-c:v", "libx264", "-bf", 3, "-g", 10, *extra, "-f", fmt, path)
+        out[name] = path
+    return out
+
+
+IDX = [39, 0, 13, 12, 22, 5, 6, 7, 38, 37]
+
+
+def test_b_frames_every_backend_exact(b_frames):
+    path = b_frames["closed.mp4"]
+    for b in BACKENDS:
+        assert numbers(io.read_clip(path, IDX, backend=b)) == IDX, b
+    assert numbers(io.iter_frames(path)) == list(range(N))
+
+
+def test_open_gop_exact_or_refused(b_frames):
+    """After an open-GOP keyframe near the end, decord (called directly) returns frame 36 for 39
+    and torchcodec raises "no more frames": decord is refused (the frame table flags non-IDR
+    keyframes), torchcodec's failure becomes a refusal; PyAV and backend=None are exact."""
+    path = b_frames["open.mp4"]
+    for b in BACKENDS:
+        try:
+            assert numbers(io.read_clip(path, IDX, backend=b)) == IDX, b
+        except io.BackendRefusedError as err:
+            assert b != "pyav"
+            assert ("open GOP" in str(err)) if b == "decord" else ("complete file" in str(err))
+    with pytest.raises(io.BackendRefusedError, match="open GOP") if "decord" in BACKENDS else _nothing():
+        io.read_clip(path, [0], backend="decord")
+    assert numbers(io.read_clip(path, IDX)) == IDX
+    assert numbers(io.iter_frames(path)) == list(range(N))
+    if "decord" in BACKENDS:  # the measurement behind the refusal
+        import decord
+
+        assert numbers(decord.VideoReader(str(path)).get_batch([12, 22, 23, 37, 39]).asnumpy()) != \
+            [12, 22, 23, 37, 39]
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_mpegts_pyav_exact_others_refused(b_frames):
+    """MPEG-TS has no frame index: a seek is a guess that lands late (torchcodec and decord called
+    directly return frame 9 for frame 0). PyAV notices (the frame table's pts) and decodes from
+    the start; torchcodec and decord refuse the file and point to PyAV; backend=None reads it."""
+    path = b_frames["open.ts"]
+    idx = IDX
+    assert numbers(io.read_clip(path, idx, backend="pyav")) == idx
+    assert numbers(io.read_clip(path, idx)) == idx
+    assert numbers(io.iter_frames(path)) == list(range(N))
+    for b in set(BACKENDS) - {"pyav"}:
+        with pytest.raises(io.BackendRefusedError, match=r"mpegts.*no frame index.*use backend 'pyav'$"):
+            io.read_clip(path, idx, backend=b)
+    if "torchcodec" in BACKENDS:  # the measurement behind the refusal
+        from torchcodec.decoders import VideoDecoder
+
+        assert numbers(VideoDecoder(str(path), seek_mode="exact").get_frames_at([0]).data) != [0]
