@@ -47,14 +47,9 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
-from companion.errors import BackendUnavailableError, VideoDecodeError
+from companion.errors import BackendRefusedError, BackendUnavailableError, VideoDecodeError
 
 BACKENDS = ("torchcodec", "decord", "pyav")  # preference order for backend=None (fastest first)
-
-
-class BackendRefusedError(VideoDecodeError):
-    """A backend cannot read this file exactly (it would return other frames than the policy
-    says); the message names the reason and the backends that can."""
 
 
 @dataclass(frozen=True)
