@@ -13,6 +13,11 @@ class VideoDecodeError(CompanionError):
         super().__init__(f"cannot decode {self.path!s} with backend {backend!r}: {reason}")
 
 
+class BackendRefusedError(VideoDecodeError):
+    """A backend cannot read this file exactly (it would return other frames than the decoding
+    policy of :mod:`companion.io` says); the message names the reason and the backends that can."""
+
+
 class BackendUnavailableError(CompanionError):
     """A decoding backend was asked for but is not installed / usable here."""
 

@@ -115,14 +115,31 @@ def multi_clip(num_frames: int, clip_len: int, stride: int = 1, num_clips: int =
     return np.stack([dense(num_frames, clip_len, stride, int(s), overflow) for s in starts])
 
 
+def _check_seconds(name: str, value, *, positive: bool) -> float:
+    """A finite real number of seconds (or frames per second), > 0 or >= 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    v = float(value)
+    if not np.isfinite(v) or (v <= 0 if positive else v < 0):
+        raise ValueError(f"{name} must be a finite number {'> 0' if positive else '>= 0'}, got {value!r}")
+    return v
+
+
 def time_based(fps: float, times_s, num_frames: int | None = None) -> np.ndarray:
     """Frames at the given times (seconds): frame ``round(t * fps)``, clipped to the video when
-    ``num_frames`` is given. Times outside ``[0, duration)`` raise ``ValueError``."""
-    if not fps or fps <= 0:
-        raise ValueError(f"fps must be positive, got {fps}")
-    t = np.atleast_1d(np.asarray(times_s, dtype=np.float64))
-    if np.isnan(t).any() or (t < 0).any():
-        raise ValueError("times must be non-negative seconds")
+    ``num_frames`` is given. Times outside ``[0, duration)`` raise ``ValueError``; ``fps`` must be
+    finite and > 0. (A variable frame rate file has no single fps: use
+    :func:`companion.io.frame_times` and ``np.searchsorted`` there.)"""
+    fps = _check_seconds("fps", fps, positive=True)
+    try:
+        t = np.atleast_1d(np.asarray(times_s, dtype=np.float64))
+    except (TypeError, ValueError):
+        raise TypeError(f"times_s must be a number or a sequence of numbers (seconds), got {times_s!r}") from None
+    if not np.isfinite(t).all() or (t < 0).any():
+        bad = t[~np.isfinite(t) | (t < 0)][0]
+        raise ValueError(f"times must be finite, non-negative seconds, got {bad!r}")
+    if num_frames is not None:
+        num_frames = _check_count("num_frames", num_frames)
     idx = np.floor(t * fps + 0.5).astype(np.int64)
     if num_frames is not None:
         duration = num_frames / fps
@@ -136,7 +153,8 @@ def time_based(fps: float, times_s, num_frames: int | None = None) -> np.ndarray
 def every_seconds(fps: float, num_frames: int, step_s: float, start_s: float = 0.0) -> np.ndarray:
     """One frame every ``step_s`` seconds from ``start_s`` to the end (e.g. 1 frame/s for a summary)."""
     num_frames = _check_count("num_frames", num_frames)
-    if step_s <= 0:
-        raise ValueError(f"step_s must be positive, got {step_s}")
+    fps = _check_seconds("fps", fps, positive=True)
+    step_s = _check_seconds("step_s", step_s, positive=True)
+    start_s = _check_seconds("start_s", start_s, positive=False)
     times = np.arange(start_s, num_frames / fps, step_s)
     return time_based(fps, times, num_frames)

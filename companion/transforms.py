@@ -8,6 +8,7 @@ the way torchvision's Kinetics models expect (resize (128, 171), centre crop 112
 
 from __future__ import annotations
 
+import numbers
 from typing import Sequence
 
 import torch
@@ -31,13 +32,40 @@ def _check_clip(clip: torch.Tensor, what: str = "clip") -> torch.Tensor:
 
 
 def to_float(clip: torch.Tensor) -> torch.Tensor:
-    """uint8 [0, 255] → float32 [0, 1]; float input is returned as float32 unchanged."""
-    return clip.float().div_(255.0) if clip.dtype == torch.uint8 else clip.float()
+    """Integer frames [0, 255] (uint8, or any integer dtype holding 0..255) → float32 [0, 1];
+    float input is returned as float32 unchanged. Integers outside 0..255 and booleans are refused."""
+    if clip.dtype == torch.bool:
+        raise TypeError("frames must be uint8 [0, 255] or float, got a bool tensor")
+    if clip.is_floating_point() or clip.is_complex():
+        if clip.is_complex():
+            raise TypeError(f"frames must be uint8 [0, 255] or float, got {clip.dtype}")
+        return clip.float()
+    if clip.dtype != torch.uint8 and clip.numel():
+        lo, hi = int(clip.min()), int(clip.max())
+        if lo < 0 or hi > 255:
+            raise ValueError(f"integer frames must hold 0..255 (8-bit pixel values), got {clip.dtype} "
+                             f"values in {lo}..{hi}; scale them to [0, 1] floats yourself")
+    return clip.float().div_(255.0)
+
+
+def _check_size(name: str, size) -> tuple[int, int] | int:
+    """An int (>= 1) or a pair (H, W) of ints (>= 1)."""
+    if isinstance(size, numbers.Integral) and not isinstance(size, bool):
+        pair = (size, size)
+    else:
+        try:
+            pair = tuple(size)
+        except TypeError:
+            raise TypeError(f"{name} must be an int or a pair (H, W) of ints, got {size!r}") from None
+    if len(pair) != 2 or any(isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1 for v in pair):
+        raise ValueError(f"{name} must be >= 1 pixel: an int or a pair (H, W) of ints, got {size!r}")
+    return int(size) if len(pair) == 2 and pair[0] is size else (int(pair[0]), int(pair[1]))
 
 
 def resize(clip: torch.Tensor, size: int | Sequence[int]) -> torch.Tensor:
     """Resize every frame: an int resizes the short side keeping the aspect ratio, a pair is (H, W)."""
     clip = _check_clip(clip)
+    size = _check_size("resize size", size)
     h, w = clip.shape[-2:]
     if isinstance(size, int):
         scale = size / min(h, w)
@@ -49,6 +77,8 @@ def resize(clip: torch.Tensor, size: int | Sequence[int]) -> torch.Tensor:
 
 
 def center_crop(clip: torch.Tensor, size: int | Sequence[int]) -> torch.Tensor:
+    """The central ``size`` (int: square, or (H, W)) of every frame; at least 1 pixel."""
+    size = _check_size("crop", size)
     h, w = clip.shape[-2:]
     ch, cw = (size, size) if isinstance(size, int) else size
     if ch > h or cw > w:

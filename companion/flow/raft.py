@@ -39,9 +39,10 @@ def pixel_grid(batch: int, h: int, w: int, device=None) -> torch.Tensor:
     return torch.stack([xs, ys]).float()[None].repeat(batch, 1, 1, 1)
 
 
-def check_image_pair(image1, image2, *, min_size: int = MIN_SIZE) -> None:
-    """Raise a clear error unless both are float tensors (B, 3, H, W), same size, H and W
-    divisible by 8 and at least ``min_size``, values in [-1, 1]."""
+def check_image_pair(image1, image2, *, min_size: int = MIN_SIZE, like: nn.Module | None = None) -> None:
+    """Raise a clear error unless both are float tensors (B, 3, H, W), B >= 1, same size, H and W
+    divisible by 8 and at least ``min_size``, finite values in [-1, 1], and (given the model
+    ``like``) of its weights' dtype and device."""
     for name, img in (("image1", image1), ("image2", image2)):
         if not isinstance(img, torch.Tensor):
             raise TypeError(f"{name} must be a torch.Tensor of shape (B, 3, H, W), got {type(img).__name__}")
@@ -54,6 +55,10 @@ def check_image_pair(image1, image2, *, min_size: int = MIN_SIZE) -> None:
         if img.shape[1] != 3:
             raise ValueError(f"{name} must have 3 (RGB) channels in dim 1, got {img.shape[1]} "
                              f"(shape {tuple(img.shape)}; channels-last? use .permute(0, 3, 1, 2))")
+    from companion.models._checks import check_model_input  # (lazy: companion.models imports flow)
+
+    for name, img in (("image1", image1), ("image2", image2)):
+        check_model_input(img, name=f"RAFT ({name})", like=like)
     if image1.shape != image2.shape:
         raise ValueError(f"image1 and image2 must have the same shape, got {tuple(image1.shape)} "
                          f"and {tuple(image2.shape)}")
@@ -64,6 +69,12 @@ def check_image_pair(image1, image2, *, min_size: int = MIN_SIZE) -> None:
     if h < min_size or w < min_size:
         raise ValueError(f"images must be at least {min_size}×{min_size}, got {h}×{w}: the 4-level "
                          "correlation pyramid of smaller feature maps gives NaNs")
+    for name, img in (("image1", image1), ("image2", image2)):
+        finite = torch.isfinite(img)
+        if not bool(finite.all()):
+            bad = int((~finite).sum())
+            raise ValueError(f"{name} has {bad} NaN or infinite values; RAFT needs finite images in [-1, 1] "
+                             "(NaN pixels would spread into the whole flow field)")
     lo, hi = float(torch.minimum(image1.min(), image2.min())), float(torch.maximum(image1.max(), image2.max()))
     if lo < -1.01 or hi > 1.01:
         raise ValueError(f"pixel values span [{lo:.3g}, {hi:.3g}]; RAFT expects images scaled to "
@@ -87,7 +98,7 @@ class RAFT(nn.Module):
         return self
 
     def forward(self, image1: torch.Tensor, image2: torch.Tensor, num_flow_updates: int = 12) -> list[torch.Tensor]:
-        check_image_pair(image1, image2)
+        check_image_pair(image1, image2, like=self)
         if int(num_flow_updates) < 1:
             raise ValueError(f"num_flow_updates must be ≥ 1, got {num_flow_updates}")
         b, _, h, w = image1.shape

@@ -73,7 +73,7 @@ class C3D(nn.Module):
         nn.init.normal_(self.fc8.weight, 0, 0.01)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_clip(x, name="C3D", channels=self.in_channels, min_frames=16)
+        check_clip(x, name="C3D", channels=self.in_channels, min_frames=16, like=self)
         if tuple(x.shape[2:]) != (self.num_frames, self.size, self.size):
             raise ValueError(f"this C3D was built for clips of {self.num_frames}×{self.size}×{self.size} "
                              f"(T×H×W) because its fc6 flattens a fixed map; got {tuple(x.shape[2:])}. "

@@ -50,9 +50,9 @@ class SmallCNN2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.input_rank == 5:
-            check_clip(x, name="SmallCNN2d (inflated)", channels=self.in_channels)
+            check_clip(x, name="SmallCNN2d (inflated)", channels=self.in_channels, like=self)
         else:
-            check_image(x, name="SmallCNN2d", channels=self.in_channels)
+            check_image(x, name="SmallCNN2d", channels=self.in_channels, like=self)
         x = self.body(self.relu(self.bn1(self.conv1(x))))
         return self.fc(self.dropout(self.pool(x).flatten(1)))
 
@@ -71,7 +71,7 @@ class FrameCNN(nn.Module):
 
     def frame_logits(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, T, H, W) → per-frame logits (B, T, num_classes)."""
-        check_clip(x, name="FrameCNN", channels=self.in_channels, min_frames=self.min_frames)
+        check_clip(x, name="FrameCNN", channels=self.in_channels, min_frames=self.min_frames, like=self)
         B, C, T, H, W = x.shape
         frames = x.transpose(1, 2).reshape(B * T, C, H, W)
         return self.backbone(frames).reshape(B, T, -1)

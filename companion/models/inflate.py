@@ -115,7 +115,7 @@ class I3D(nn.Module):
         self.net, self.in_channels, self.min_frames = net, in_channels, min_frames
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_clip(x, name="I3D", channels=self.in_channels, min_frames=self.min_frames)
+        check_clip(x, name="I3D", channels=self.in_channels, min_frames=self.min_frames, like=self)
         return self.net(x)
 
 

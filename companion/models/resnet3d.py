@@ -157,7 +157,7 @@ class VideoResNet(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The (B, C, T', H', W') feature map before pooling."""
-        check_clip(x, name=self.name, channels=self.in_channels, min_frames=self.min_frames)
+        check_clip(x, name=self.name, channels=self.in_channels, min_frames=self.min_frames, like=self)
         x = self.stem(x)
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
 

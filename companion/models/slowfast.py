@@ -136,8 +136,8 @@ class SlowFast(nn.Module):
             if len(x) != 2:
                 raise ValueError(f"SlowFast expects one clip or a pair [slow, fast], got {len(x)} tensors")
             slow, fast = x
-            check_clip(slow, name="SlowFast slow pathway", channels=self.in_channels, min_frames=1)
-            check_clip(fast, name="SlowFast fast pathway", channels=self.in_channels, min_frames=a)
+            check_clip(slow, name="SlowFast slow pathway", channels=self.in_channels, min_frames=1, like=self)
+            check_clip(fast, name="SlowFast fast pathway", channels=self.in_channels, min_frames=a, like=self)
             Ts, Tf = slow.shape[2], fast.shape[2]
             if Tf != a * Ts:
                 raise ValueError(f"SlowFast(alpha={a}) needs the fast pathway to have exactly alpha × "
@@ -146,7 +146,7 @@ class SlowFast(nn.Module):
             if slow.shape[0] != fast.shape[0] or slow.shape[3:] != fast.shape[3:]:
                 raise ValueError(f"slow {tuple(slow.shape)} and fast {tuple(fast.shape)} must share batch and H×W")
             return slow, fast
-        check_clip(x, name="SlowFast", channels=self.in_channels, min_frames=a)
+        check_clip(x, name="SlowFast", channels=self.in_channels, min_frames=a, like=self)
         if x.shape[2] % a:
             raise ValueError(f"SlowFast(alpha={a}) samples the slow pathway as every {a}th frame, so the "
                              f"clip length must be a multiple of {a}; got T={x.shape[2]} "

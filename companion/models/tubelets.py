@@ -23,6 +23,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from companion.models._checks import check_model_input
+
 __all__ = ["TubeletEmbedding", "SpaceTimePositionEmbedding", "check_clip", "token_grid",
            "num_tokens", "inflate_patch_embedding", "resize_spatial_pos", "resize_temporal_pos",
            "sincos_table", "central_frame_kernel"]
@@ -96,8 +98,10 @@ class TubeletEmbedding(nn.Module):
         self.proj = nn.Conv3d(in_channels, dim, kernel_size=kernel, stride=kernel)
 
     def grid(self, x: torch.Tensor) -> tuple[int, int, int]:
-        return check_clip(x, in_channels=self.in_channels, patch_size=self.patch_size,
+        grid = check_clip(x, in_channels=self.in_channels, patch_size=self.patch_size,
                           tubelet_size=self.tubelet_size)
+        check_model_input(x, name="the tubelet embedding (ViViT / TimeSformer / VideoMAE)", like=self)
+        return grid
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         t, h, w = self.grid(x)

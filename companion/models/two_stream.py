@@ -202,10 +202,10 @@ class TwoStream(nn.Module):
                 raise ValueError("TwoStream expects (rgb, flow) or one packed tensor")
             rgb, flow = x
         else:
-            check_image(x, name="TwoStream (packed)", channels=3 + 2 * self.num_flows)
+            check_image(x, name="TwoStream (packed)", channels=3 + 2 * self.num_flows, like=self)
             rgb, flow = x[:, :3], x[:, 3:]
-        check_image(rgb, name="TwoStream spatial stream", channels=3)
-        check_image(flow, name=f"TwoStream temporal stream (L={self.num_flows} flows → 2L)", channels=2 * self.num_flows)
+        check_image(rgb, name="TwoStream spatial stream", channels=3, like=self)
+        check_image(flow, name=f"TwoStream temporal stream (L={self.num_flows} flows → 2L)", channels=2 * self.num_flows, like=self)
         if rgb.shape[0] != flow.shape[0]:
             raise ValueError(f"rgb and flow batches differ: {rgb.shape[0]} vs {flow.shape[0]}")
         return rgb, flow
