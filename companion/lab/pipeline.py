@@ -48,8 +48,8 @@ import cv2
 import numpy as np
 import supervision as sv
 
-from companion.lab.count import (LineCounter, anchors_of, as_line, describe_direction,
-                                 segment_intersects_rect)
+from companion.lab.count import (DEFAULT_DEAD_BAND, LineCounter, anchors_of, as_line,
+                                 describe_direction, segment_intersects_rect)
 from companion.lab.detect import DEFAULT_DETECTOR, make_detector
 from companion.lab.stitch import TrackStitcher
 
@@ -353,7 +353,8 @@ def run_lab(video, *, line=None, detector: str | object = DEFAULT_DETECTOR,
             tracker: str | object = DEFAULT_TRACKER, out_dir="outputs/lab", min_frames: int = 3,
             max_frames: int | None = None, write_video: bool = True, write_files: bool = True,
             progress: bool = True, source_label: str = "video", fps: float | None = None,
-            hint_boxes: bool = True, stitch: bool = True) -> LabResult:
+            hint_boxes: bool = True, stitch: bool = True,
+            dead_band: float | None = None) -> LabResult:
     """Run the whole pipeline and write the outputs; see the module docstring.
 
     ``video`` is a video file path, or frames in memory: a ``(T, H, W, 3)`` uint8 RGB array
@@ -361,6 +362,8 @@ def run_lab(video, *, line=None, detector: str | object = DEFAULT_DETECTOR,
     (:func:`make_detector`, :func:`make_tracker`) or ready objects. ``line`` defaults to
     :func:`default_line`. ``max_frames`` stops early. ``write_files=False`` writes nothing.
     ``hint_boxes`` and ``stitch`` switch the two links described in the module docstring.
+    ``dead_band`` (pixels) is the counter's dead-band around the line (default
+    :data:`~companion.lab.count.DEFAULT_DEAD_BAND` of the frame height; 0 turns it off).
     """
     from companion.io import iter_frames, video_info
 
@@ -416,7 +419,9 @@ def run_lab(video, *, line=None, detector: str | object = DEFAULT_DETECTOR,
     use_hints = (bool(hint_boxes) and bool(getattr(det, "uses_hints", False))
                  and trk.predicted_boxes() is not None)
     stitcher = TrackStitcher(fps_video, (W, H)) if stitch else None
-    counter = LineCounter(line, min_frames=min_frames)
+    if dead_band is None:
+        dead_band = DEFAULT_DEAD_BAND * H
+    counter = LineCounter(line, min_frames=min_frames, dead_band=dead_band)
     annot = Annotator(line)
     writer = _VideoWriter(paths["video"], fps_video, W, H) if (write_files and write_video) else None
 
@@ -460,6 +465,7 @@ def run_lab(video, *, line=None, detector: str | object = DEFAULT_DETECTOR,
         "detector": getattr(det, "name", type(det).__name__),
         "tracker": trk.name, "tracker_impl": trk.source,
         "line": list(line), "min_frames": counter.min_frames,
+        "dead_band_px": round(counter.dead_band, 2),
         "direction_convention": describe_direction(counter.p1, counter.p2),
         "video": str(Path(video_path)) if video_path is not None else "<frames in memory>",
         "video_fps": fps_video, "width": W, "height": H,
