@@ -222,6 +222,20 @@ class LineCounter:
                 "line": list(self.line), "min_frames": self.min_frames,
                 "dead_band_px": self.dead_band, "direction_convention": self.describe()}
 
+    def relabel(self, src: int, dst: int) -> None:
+        """Track ``src`` turned out to be ``dst`` (long-term re-identification): its events and
+        its current state now belong to ``dst`` (``dst``'s older state, from before it left the
+        picture, is dropped: a step from there to here was never observed)."""
+        src, dst = int(src), int(dst)
+        for ev in self.events:
+            if ev.track_id == src:
+                ev.track_id = dst
+        if src in self._crossed_ids:
+            self._crossed_ids.discard(src)
+            self._crossed_ids.add(dst)
+        if src in self._tracks:
+            self._tracks[dst] = self._tracks.pop(src)
+
     # -- feeding --------------------------------------------------------------------------------
     def update(self, detections, frame_index: int, time_s: float | None = None) -> list[CrossingEvent]:
         """One frame of tracked detections (needs ``tracker_id``; -1 = tentative, ignored)."""

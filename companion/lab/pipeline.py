@@ -15,7 +15,7 @@ the ``trackers`` package's production ByteTrack), counts line crossings
 ``summary.json``          frames, in_count, out_count, distinct, fps, detector, tracker, line, ...
 ========================  =======================================================================
 
-Two links between the stages keep one id per person through the moments trackers get wrong
+Three links between the stages keep one id per person through the moments trackers get wrong
 (both on by default, for every input, and each can be switched off for comparison):
 
 * ``hint_boxes`` — before detecting, the tracker's predicted boxes for this frame are handed to a
@@ -23,6 +23,11 @@ Two links between the stages keep one id per person through the moments trackers
   people (people walking into each other) is cut along the predictions, so each track keeps its
   own box through the merge instead of one track taking the group box and the other starving.
   Only the companion ByteTrack exposes its predictions; other trackers run without hints.
+* ``reidentify`` — long-term re-identification (:mod:`companion.lab.reidentify`): a person who
+  leaves the picture (or stays hidden for longer than the stitcher bridges) and comes back is
+  recognised by appearance — ImageNet-pretrained MobileNetV2 embeddings of their crops compared
+  with a gallery of the people not in the picture — and keeps their id, so ``distinct`` counts
+  people, not tracks.
 * ``stitch`` — after tracking, :class:`~companion.lab.stitch.TrackStitcher` gives a new track the
   id of a track that ended less than a second ago close to where the new one starts (same size,
   reachable at walking speed, not at the picture's border), so a person lost for a few frames
@@ -353,7 +358,7 @@ def run_lab(video, *, line=None, detector: str | object = DEFAULT_DETECTOR,
             tracker: str | object = DEFAULT_TRACKER, out_dir="outputs/lab", min_frames: int = 3,
             max_frames: int | None = None, write_video: bool = True, write_files: bool = True,
             progress: bool = True, source_label: str = "video", fps: float | None = None,
-            hint_boxes: bool = True, stitch: bool = True,
+            hint_boxes: bool = True, stitch: bool = True, reidentify: bool | object = True,
             dead_band: float | None = None) -> LabResult:
     """Run the whole pipeline and write the outputs; see the module docstring.
 
@@ -361,7 +366,8 @@ def run_lab(video, *, line=None, detector: str | object = DEFAULT_DETECTOR,
     (then ``fps`` gives the frame rate, default 10). ``detector`` / ``tracker`` are names
     (:func:`make_detector`, :func:`make_tracker`) or ready objects. ``line`` defaults to
     :func:`default_line`. ``max_frames`` stops early. ``write_files=False`` writes nothing.
-    ``hint_boxes`` and ``stitch`` switch the two links described in the module docstring.
+    ``hint_boxes``, ``stitch`` and ``reidentify`` switch the links described in the module
+    docstring (``reidentify`` may also be a ready :class:`~companion.lab.reidentify.ReIdentifier`).
     ``dead_band`` (pixels) is the counter's dead-band around the line (default
     :data:`~companion.lab.count.DEFAULT_DEAD_BAND` of the frame height; 0 turns it off).
     """
@@ -419,6 +425,14 @@ def run_lab(video, *, line=None, detector: str | object = DEFAULT_DETECTOR,
     use_hints = (bool(hint_boxes) and bool(getattr(det, "uses_hints", False))
                  and trk.predicted_boxes() is not None)
     stitcher = TrackStitcher(fps_video, (W, H)) if stitch else None
+    reid = None
+    if reidentify is True:
+        from companion.lab.reidentify import ReIdentifier
+
+        reid = ReIdentifier(fps=fps_video)
+    elif reidentify:
+        reid = reidentify
+        reid.reset()
     if dead_band is None:
         dead_band = DEFAULT_DEAD_BAND * H
     counter = LineCounter(line, min_frames=min_frames, dead_band=dead_band)
@@ -442,6 +456,11 @@ def run_lab(video, *, line=None, detector: str | object = DEFAULT_DETECTOR,
             tracked = trk.update(dets, frame)
             if stitcher is not None and len(tracked):
                 tracked.tracker_id = stitcher.update(i, tracked.tracker_id, tracked.xyxy)
+            if reid is not None and len(tracked):
+                n_merges = len(reid.merges)
+                tracked.tracker_id = reid.update(i, frame, tracked.tracker_id, tracked.xyxy)
+                for _, provisional, person, _ in reid.merges[n_merges:]:
+                    counter.relabel(provisional, person)
             events = counter.update(tracked, i, time_s=i / fps_video)
             ids = tracked.tracker_id
             conf = tracked.confidence if tracked.confidence is not None else np.ones(len(tracked))
@@ -457,6 +476,15 @@ def run_lab(video, *, line=None, detector: str | object = DEFAULT_DETECTOR,
         if writer is not None:
             writer.close()
     elapsed = time.perf_counter() - t_start
+    if reid is not None and reid.merges:  # MOT rows written under a provisional id: final ids
+        final = {prov + 1: person + 1 for _, prov, person, _ in reid.merges}
+
+        def resolve(t):
+            while t in final:
+                t = final[t]
+            return t
+
+        mot_rows = [(r[0], resolve(r[1]), *r[2:]) for r in mot_rows]
 
     summary = {
         "frames": n, "in_count": counter.in_count, "out_count": counter.out_count,
@@ -472,6 +500,7 @@ def run_lab(video, *, line=None, detector: str | object = DEFAULT_DETECTOR,
         "source": source_label,
         "crossings": [e.as_row() for e in counter.events],
         "hint_boxes": bool(use_hints), "stitched": len(stitcher.links) if stitcher is not None else None,
+        "reidentified": len(reid.merges) if reid is not None else None,
     }
     result = LabResult(summary, counter, paths, mot_rows)
     if write_files:
