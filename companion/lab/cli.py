@@ -47,6 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-video", action="store_true", help="skip the annotated video")
     p.add_argument("--json", action="store_true",
                    help="print only the JSON summary to stdout")
+    p.add_argument("--preview", nargs="?", const=0, type=int, metavar="FRAME",
+                   help="write only preview.png into --out: frame FRAME (default 0) with a pixel "
+                        "grid, the line, its 'in' arrow and its end coordinates, to place a line; "
+                        "nothing is counted")
     return p
 
 
@@ -67,6 +71,33 @@ def _synthetic_video(out_dir: Path):
     path = out_dir / "synthetic_street.mp4"
     scene.write_video(path)
     return path, scene
+
+
+def _preview(video, line, frame_index: int, out_dir: Path) -> int:
+    """``--preview``: one annotated frame, then stop."""
+    import cv2
+
+    from companion.io import read_clip, video_info
+    from companion.lab.count import describe_direction
+    from companion.lab.pipeline import check_line_in_frame, default_line, preview_image
+
+    info = video_info(video)
+    if not 0 <= frame_index < info.num_frames:
+        raise ValueError(f"--preview: frame {frame_index} is outside the video "
+                         f"(0..{info.num_frames - 1})")
+    line = check_line_in_frame(default_line(info.width, info.height) if line is None else line,
+                               info.width, info.height)
+    frame = read_clip(video, [frame_index])[0].permute(1, 2, 0).numpy()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "preview.png"
+    if path.resolve() == Path(video).resolve():
+        raise ValueError(f"--preview would overwrite the input {video}; choose another --out folder")
+    cv2.imwrite(str(path), cv2.cvtColor(preview_image(frame, line), cv2.COLOR_RGB2BGR))
+    print(f"[lab] preview of frame {frame_index} ({info.width}x{info.height}) written to {path}")
+    print(f"[lab] {describe_direction(line[:2], line[2:])}")
+    print("[lab] move the line with --line X1 Y1 X2 Y2 (pixels; the grid is labelled), then run "
+          "without --preview")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
             line = tuple(args.line)
         else:
             line = None
+        if args.preview is not None:
+            return _preview(video, line, args.preview, Path(args.out))
         if not quiet:
             _say(f"[lab] video: {video} ({source})", quiet)
             _say(f"[lab] detector: {args.detector}   tracker: {args.tracker}", quiet)
@@ -122,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
+    for w in summary.get("warnings", []):
+        _loud(f"WARNING ({w['code']}): {w['message']}")
     if quiet:
         print(json.dumps({k: v for k, v in summary.items() if k != "crossings"}, indent=2))
         return 0
@@ -136,6 +171,9 @@ def main(argv: list[str] | None = None) -> int:
         Path(p).name for p in summary.get("outputs", {}).values()))
     print(f"in: {summary['in_count']}   out: {summary['out_count']}   "
           f"distinct people who crossed: {summary['distinct']}")
+    if summary.get("warnings"):
+        print(f"[lab] {len(summary['warnings'])} warning(s) about this input (above, and in "
+              f"summary.json): the counts above are NOT reliable")
     return 0
 
 

@@ -227,16 +227,7 @@ class Annotator:
         # the line, flashing green for a few frames after a crossing, and the 'in' arrow
         lc = (40, 230, 60) if self.flash > 0 else (255, 220, 0)
         self.flash = max(0, self.flash - 1)
-        a, b = tuple(int(v) for v in self.p1), tuple(int(v) for v in self.p2)
-        cv2.line(img, a, b, lc, thick + 2, cv2.LINE_AA)
-        d = self.p2 - self.p1
-        n = np.array([-d[1], d[0]]) / np.hypot(*d)
-        mid = (self.p1 + self.p2) / 2
-        tip = mid + n * 28
-        cv2.arrowedLine(img, tuple(int(v) for v in mid - n * 10), tuple(int(v) for v in tip), lc,
-                        thick + 1, cv2.LINE_AA, tipLength=0.35)
-        cv2.putText(img, "in", tuple(int(v) for v in tip + n * 6 + np.array([-6, 5])),
-                    cv2.FONT_HERSHEY_SIMPLEX, 0.55, lc, 2, cv2.LINE_AA)
+        self.draw_line(img, lc, thick)
         # the counts panel
         text = [f"in {counter.in_count}   out {counter.out_count}", f"distinct {counter.distinct}",
                 f"frame {frame_index}"]
@@ -247,6 +238,48 @@ class Annotator:
             cv2.putText(img, t, (10, 4 + lh * (i + 1) - 4), cv2.FONT_HERSHEY_SIMPLEX, scale,
                         (255, 255, 255), 1 + (i == 0), cv2.LINE_AA)
         return img
+
+
+    def draw_line(self, img: np.ndarray, colour=(255, 220, 0), thick: int = 2) -> np.ndarray:
+        """The counting segment and its ``in`` arrow (pointing to the side 'in' walks into)."""
+        a, b = tuple(int(v) for v in self.p1), tuple(int(v) for v in self.p2)
+        cv2.line(img, a, b, colour, thick + 2, cv2.LINE_AA)
+        d = self.p2 - self.p1
+        n = np.array([-d[1], d[0]]) / np.hypot(*d)
+        mid = (self.p1 + self.p2) / 2
+        tip = mid + n * 28
+        cv2.arrowedLine(img, tuple(int(v) for v in mid - n * 10), tuple(int(v) for v in tip), colour,
+                        thick + 1, cv2.LINE_AA, tipLength=0.35)
+        cv2.putText(img, "in", tuple(int(v) for v in tip + n * 6 + np.array([-6, 5])),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.55, colour, 2, cv2.LINE_AA)
+        return img
+
+
+def preview_image(frame: np.ndarray, line, *, step: int | None = None) -> np.ndarray:
+    """One frame with a labelled pixel grid, the counting line with its ``in`` arrow and the
+    coordinates of its two ends: what ``--preview`` writes, to place a line before a run."""
+    img = np.ascontiguousarray(frame).copy()
+    h, w = img.shape[:2]
+    step = step or (50 if max(h, w) <= 1000 else 100)
+    grid = img.copy()
+    for x in range(0, w, step):
+        cv2.line(grid, (x, 0), (x, h - 1), (255, 255, 255), 1)
+    for y in range(0, h, step):
+        cv2.line(grid, (0, y), (w - 1, y), (255, 255, 255), 1)
+    img = cv2.addWeighted(grid, 0.35, img, 0.65, 0)
+    for x in range(0, w, 2 * step):
+        cv2.putText(img, str(x), (x + 2, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 0), 1, cv2.LINE_AA)
+    for y in range(2 * step, h, 2 * step):
+        cv2.putText(img, str(y), (2, y - 3), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 0), 1, cv2.LINE_AA)
+    ann = Annotator(line)
+    ann.draw_line(img, (255, 60, 60), max(1, int(round(min(h, w) / 300))))
+    for p, name in ((ann.p1, "start"), (ann.p2, "end")):
+        q = (int(p[0]), int(p[1]))
+        cv2.circle(img, q, 4, (255, 60, 60), -1)
+        label = f"{name} ({p[0]:g},{p[1]:g})"
+        cv2.putText(img, label, (min(q[0] + 6, w - 8 * len(label)), max(q[1] - 6, 24)),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 60, 60), 1, cv2.LINE_AA)
+    return img
 
 
 class _VideoWriter:
@@ -436,6 +469,10 @@ def run_lab(video, *, line=None, detector: str | object = DEFAULT_DETECTOR,
     if dead_band is None:
         dead_band = DEFAULT_DEAD_BAND * H
     counter = LineCounter(line, min_frames=min_frames, dead_band=dead_band)
+    from companion.lab.quality import InputMonitor
+
+    monitor = InputMonitor(fps_video, static_background=hasattr(det, "prime"),
+                           detector=getattr(det, "name", type(det).__name__))
     annot = Annotator(line)
     writer = _VideoWriter(paths["video"], fps_video, W, H) if (write_files and write_video) else None
 
@@ -463,6 +500,7 @@ def run_lab(video, *, line=None, detector: str | object = DEFAULT_DETECTOR,
                     counter.relabel(provisional, person)
             events = counter.update(tracked, i, time_s=i / fps_video)
             ids = tracked.tracker_id
+            monitor.update(i, frame, ids)
             conf = tracked.confidence if tracked.confidence is not None else np.ones(len(tracked))
             for (x1, y1, x2, y2), tid, c in zip(tracked.xyxy, ids, conf):
                 if tid >= 0:
@@ -501,6 +539,7 @@ def run_lab(video, *, line=None, detector: str | object = DEFAULT_DETECTOR,
         "crossings": [e.as_row() for e in counter.events],
         "hint_boxes": bool(use_hints), "stitched": len(stitcher.links) if stitcher is not None else None,
         "reidentified": len(reid.merges) if reid is not None else None,
+        "warnings": monitor.warnings(), "input_signals": monitor.signals(),
     }
     result = LabResult(summary, counter, paths, mot_rows)
     if write_files:
