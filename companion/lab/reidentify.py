@@ -30,9 +30,47 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-#: Cosine-similarity threshold of the pretrained embedding, fixed on synthetic scenes
-#: (:func:`calibrate_threshold`: the lowest value with no false merge on seeds 100-103).
+#: Cosine-similarity threshold, chosen on the first half of the street clip only
+#: (``benchmarks/bench_lab_identity.py`` prints the choice; the second half is held out).
 DEFAULT_THRESHOLD = 0.75
+
+#: The lab's appearance embedding (see :func:`make_embedder`).
+DEFAULT_EMBEDDER = "fused"
+
+
+class FusedEmbedder:
+    """ImageNet MobileNetV2 features and the colour histogram side by side: each part
+    L2-normalised, weighted by ``sqrt(w)`` / ``sqrt(1 - w)`` so that the cosine similarity of
+    two fused vectors is ``w * cos_pretrained + (1 - w) * cos_histogram``."""
+
+    def __init__(self, weight: float = 0.3, pretrained=None, histogram=None):
+        from companion.tracking.reid import ColorHistogramEmbedder, PretrainedEmbedder
+
+        if not 0.0 <= weight <= 1.0:
+            raise ValueError(f"weight must be in [0, 1], got {weight!r}")
+        self.weight = float(weight)
+        self.pretrained = PretrainedEmbedder() if pretrained is None else pretrained
+        self.histogram = ColorHistogramEmbedder() if histogram is None else histogram
+        self.dim = self.pretrained.dim + self.histogram.dim
+
+    def __call__(self, frame, xyxy) -> np.ndarray:
+        a = self.pretrained(frame, xyxy) * np.sqrt(self.weight)
+        b = self.histogram(frame, xyxy) * np.sqrt(1.0 - self.weight)
+        return np.concatenate([a, b], 1).astype(np.float32)
+
+
+def make_embedder(name: str | None = None):
+    """``"fused"`` (default), ``"pretrained"`` (ImageNet MobileNetV2) or ``"histogram"``."""
+    from companion.tracking.reid import ColorHistogramEmbedder, PretrainedEmbedder
+
+    name = DEFAULT_EMBEDDER if name is None else name
+    if name == "fused":
+        return FusedEmbedder()
+    if name == "pretrained":
+        return PretrainedEmbedder()
+    if name == "histogram":
+        return ColorHistogramEmbedder()
+    raise ValueError(f"embedder must be 'fused', 'pretrained' or 'histogram', got {name!r}")
 
 
 @dataclass
@@ -84,11 +122,7 @@ class ReIdentifier:
             raise ValueError(f"fps must be > 0, got {fps!r}")
         if not -1.0 <= threshold <= 1.0:
             raise ValueError(f"threshold is a cosine similarity in [-1, 1], got {threshold!r}")
-        if embedder is None:
-            from companion.tracking.reid import PretrainedEmbedder
-
-            embedder = PretrainedEmbedder()
-        self.embedder = embedder
+        self.embedder = make_embedder() if embedder is None else embedder
         self.fps = float(fps)
         self.threshold, self.margin = float(threshold), float(margin)
         self.max_age = int(round(max_age_s * self.fps))
