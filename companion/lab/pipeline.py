@@ -466,6 +466,7 @@ def run_lab(video, *, line=None, detector: str | object = DEFAULT_DETECTOR,
         "source": source_label,
         "crossings": [e.as_row() for e in counter.events],
         "hint_boxes": bool(use_hints), "stitched": len(stitcher.links) if stitcher is not None else None,
+        "detector_fallback": getattr(det, "fallback_reason", None),
     }
     result = LabResult(summary, counter, paths, mot_rows)
     if write_files:
