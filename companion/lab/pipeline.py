@@ -540,6 +540,7 @@ def run_lab(video, *, line=None, detector: str | object = DEFAULT_DETECTOR,
         "hint_boxes": bool(use_hints), "stitched": len(stitcher.links) if stitcher is not None else None,
         "reidentified": len(reid.merges) if reid is not None else None,
         "warnings": monitor.warnings(), "input_signals": monitor.signals(),
+        "detector_fallback": getattr(det, "fallback_reason", None),
     }
     result = LabResult(summary, counter, paths, mot_rows)
     if write_files:
