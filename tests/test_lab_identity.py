@@ -150,3 +150,23 @@ def test_pretrained_embedder_on_real_crops():
     assert a.shape == (2, emb.dim) and np.allclose(np.linalg.norm(a, axis=1), 1, atol=1e-5)
     sim = a @ b.T
     assert sim[0, 0] > sim[0, 1] and sim[1, 1] > sim[1, 0]
+
+
+def test_crossing_gallery_marks_a_person_with_two_ids():
+    from companion.lab.gallery import crossing_gallery
+
+    video = np.zeros((30, 120, 160, 3), np.uint8)
+    video[:, 40:100, 60:80] = (200, 200, 200)
+    events = [dict(cross_frame=5, direction="in", track_id=0), dict(cross_frame=20, direction="out", track_id=3)]
+    mot = [(6, 1, 60, 40, 20, 60), (21, 4, 60, 40, 20, 60)]
+    ref = ((5, "in", "A"), (20, "out", "A"))
+    g = crossing_gallery(video, events, mot, reference=ref, columns=2, tile=(60, 90))
+    assert g.shape == (120, 120, 3)
+    label = g[105:120]
+    assert ((label[..., 0] > 200) & (label[..., 1] < 120)).any()      # red: A has two ids
+    ok = crossing_gallery(video, [dict(events[0]), dict(events[1], track_id=0)], mot[:1] + [(21, 1, 60, 40, 20, 60)],
+                          reference=ref, columns=2, tile=(60, 90))
+    label = ok[105:120]
+    assert not ((label[..., 0] > 200) & (label[..., 1] < 120)).any() and (label[..., 1] > 200).any()
+    # the crop shows the box's content
+    assert g[20:70, 10:50].mean() > 50

@@ -113,3 +113,36 @@ def score_identities(events, reference=DEFAULT_LINE_CROSSINGS, *, limit: int | N
         people=len({r[2] for r in ref}), distinct=len({e[2] for e in ev if e[2] >= 0}),
         returning=len(returning), kept=sum(1 for p in returning if len(ids_of[p]) == 1),
         shared=sum(1 for s in people_of.values() if len(s) > 1), pairs=pairs)
+
+
+#: One box per by-eye crossing of the default line (frame, x0, y0, x1, y1): the person at (or
+#: within 3 frames of) the crossing, boxes from a tracking run checked by eye on a crop sheet, for
+#: re-identification experiments on real crops (26.5.4). The crossing at frame 43 (P3, walking in
+#: step with P2, one blob) has no clean box and is left out.
+REFERENCE_BOXES = {
+    10: (11, 544, 238, 566, 324), 50: (52, 546, 212, 572, 300), 108: (111, 550, 140, 574, 202),
+    115: (118, 550, 132, 574, 196), 123: (125, 552, 218, 576, 300), 135: (138, 540, 194, 576, 272),
+    155: (156, 532, 224, 576, 308), 173: (174, 546, 214, 578, 302), 187: (188, 546, 236, 588, 332),
+    192: (190, 542, 136, 568, 210), 225: (225, 538, 286, 578, 398), 250: (251, 544, 188, 568, 258),
+    258: (260, 528, 244, 570, 340), 360: (362, 556, 194, 576, 286), 375: (377, 542, 264, 580, 366),
+    382: (383, 550, 160, 574, 228), 420: (422, 543, 150, 563, 208), 452: (454, 542, 236, 574, 328),
+    470: (472, 548, 232, 578, 316), 494: (498, 558, 242, 598, 386), 507: (509, 538, 224, 572, 326),
+    602: (605, 532, 196, 566, 276), 610: (611, 540, 282, 584, 396), 633: (634, 542, 260, 574, 356),
+    672: (673, 530, 262, 562, 362), 675: (676, 548, 158, 568, 228), 718: (719, 552, 126, 570, 168),
+    723: (724, 526, 192, 568, 282), 729: (730, 558, 190, 586, 266), 735: (735, 546, 210, 580, 312),
+    743: (743, 546, 182, 568, 252), 776: (776, 546, 242, 578, 338),
+}
+
+
+def reference_crops(video, size=(128, 64)):
+    """Crops of :data:`REFERENCE_BOXES`: ``(crops (N, h, w, 3) uint8, people (N,) str, frames (N,))``."""
+    from companion.io import read_clip
+    from companion.tracking.reid import crop_boxes
+
+    person = {f: p for f, _, p in DEFAULT_LINE_CROSSINGS}
+    keys = sorted(REFERENCE_BOXES)
+    frames = [REFERENCE_BOXES[k][0] for k in keys]
+    clip = read_clip(video, frames)
+    crops = np.concatenate([crop_boxes(clip[i].permute(1, 2, 0).numpy(), [REFERENCE_BOXES[k][1:]], size)
+                            for i, k in enumerate(keys)])
+    return crops, np.array([person[k] for k in keys]), np.array(frames)
