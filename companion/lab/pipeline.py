@@ -25,8 +25,8 @@ Three links between the stages keep one id per person through the moments tracke
   Only the companion ByteTrack exposes its predictions; other trackers run without hints.
 * ``reidentify`` — long-term re-identification (:mod:`companion.lab.reidentify`): a person who
   leaves the picture (or stays hidden for longer than the stitcher bridges) and comes back is
-  recognised by appearance — ImageNet-pretrained MobileNetV2 embeddings of their crops compared
-  with a gallery of the people not in the picture — and keeps their id, so ``distinct`` counts
+  recognised by appearance — ImageNet-pretrained MobileNetV2 features beside a colour histogram
+  of their crops, compared with a gallery of the people not in the picture — and keeps their id, so ``distinct`` counts
   people, not tracks.
 * ``stitch`` — after tracking, :class:`~companion.lab.stitch.TrackStitcher` gives a new track the
   id of a track that ended less than a second ago close to where the new one starts (same size,
