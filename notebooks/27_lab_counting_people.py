@@ -467,8 +467,8 @@ for second in (True, False):
 # writes an annotated video, a plot of the counts over time, a CSV of crossings, the tracks in MOT
 # format and a JSON summary.
 #
-# It adds two links between the stages, aimed at the failure cases of section 5. Before detecting,
-# it hands the tracker's *predicted* boxes to the detector: a blob that holds two predicted people
+# It adds links between the stages, aimed at the failure cases of section 5. With background
+# subtraction, before detecting, it hands the tracker's *predicted* boxes to the detector: a blob that holds two predicted people
 # (people walking into each other) is cut along the predictions, so each track keeps its own box
 # through the merge instead of one track taking the group and the other starving, which is how ids
 # get swapped. After tracking, a *stitcher* gives a new track the id of a track that ended less
@@ -477,7 +477,9 @@ for second in (True, False):
 # while hidden is counted when they reappear. On the scripted scenes of `companion.lab.scenarios`
 # this takes the pipeline from 27 to 30 exact scenes out of 32 (seeds 0-7;
 # `benchmarks/bench_lab_synthetic.py`); the two left are people who pass each other *at* the line
-# while turning round, where motion alone cannot tell who is who.
+# while turning round, where motion alone cannot tell who is who. For absences longer than the
+# stitcher bridges it re-identifies people by appearance (section 7b). Below it runs on the
+# learned detector's boxes from section 6b (that detector takes no hints).
 
 # %%
 class Replay:
