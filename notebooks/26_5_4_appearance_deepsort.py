@@ -251,6 +251,85 @@ for name, trk, frames_ in [("SORT", SORT(frame_rate=10), None),
           f"  ({len(bdets) / secs:,.0f} frames/s incl. embeddings)")
 
 # %% [markdown]
+# ## 7. Real people: which descriptor tells them apart?
+#
+# Everything above is synthetic. On the real street clip (OpenCV's `vtest.avi`), the crossings of
+# the lab's default line were read by eye, *with who made each one*
+# (`companion.lab.street_reference`: 33 crossings by 10 people, most of whom cross several times).
+# One box per crossing gives 32 real crops of 10 people taken seconds to minutes apart — the
+# re-identification problem DeepSORT's gallery and the lab's long-term memory face. We compare the
+# colour histogram, the small CNN trained on cartoon crops, and **ImageNet-pretrained MobileNetV2
+# features** (`companion.tracking.reid.PretrainedEmbedder`: weights learned on real photographs,
+# not trained here at all; head-and-torso and legs pooled separately). Two scores: rank-1 (is the
+# most similar other crop the same person?) and AUC (the chance that a same-person pair is more
+# similar than a different-people pair). Then the same on **grey** copies of the crops: how much
+# of each descriptor's power is colour?
+
+# %%
+from companion.lab.reidentify import FusedEmbedder  # noqa: E402
+from companion.lab.street_reference import reference_crops  # noqa: E402
+from companion.tracking.reid import PretrainedEmbedder  # noqa: E402
+
+
+def separation(E, people):
+    """rank-1 (is another crossing of the same person the nearest?) and AUC (a same-person pair
+    more similar than a different-people pair) over unit embeddings."""
+    S = E @ E.T
+    np.fill_diagonal(S, -np.inf)
+    again = np.array([(people == p).sum() > 1 for p in people])
+    r1 = np.mean(people[np.argmax(S, 1)][again] == people[again])
+    iu = np.triu_indices(len(E), 1)
+    same = (people[:, None] == people[None, :])[iu]
+    s = S[iu]
+    auc = np.mean(s[same][:, None] > s[~same][None, :])
+    return r1, auc
+
+
+try:
+    from companion.data import street_clip
+
+    real_crops, real_people, real_frames = reference_crops(street_clip(verbose=False))
+except Exception as exc:  # no clip: say so and skip the real-data comparison
+    real_crops = None
+    print("the street clip is unavailable, skipping the real-data comparison:", exc)
+
+if real_crops is not None:
+    grey = np.repeat(real_crops.mean(3, keepdims=True), 3, axis=3).astype(np.uint8)
+    embedders = {"colour histogram": ColorHistogramEmbedder(), "re-ID CNN (synthetic)": ReIDEmbedder(),
+                 "ImageNet MobileNetV2": PretrainedEmbedder(), "MobileNetV2 + histogram": FusedEmbedder()}
+    print(f"{len(real_crops)} crossings of {len(set(real_people))} people; rank-1 / AUC")
+    real_scores = {}
+    for name, emb in embedders.items():
+        def embed(c):
+            if hasattr(emb, "embed_crops"):
+                return emb.embed_crops(c if c.shape[1:3] == getattr(emb, "size", c.shape[1:3]) else
+                                       np.stack([cv2.resize(x, (32, 64), interpolation=cv2.INTER_AREA) for x in c]))
+            full = [emb.pretrained.embed_crops(c) * np.sqrt(emb.weight),
+                    emb.histogram.embed_crops(c) * np.sqrt(1 - emb.weight)]
+            return np.concatenate(full, 1)
+        colour, bw = separation(embed(real_crops), real_people), separation(embed(grey), real_people)
+        real_scores[name] = (colour, bw)
+        print(f"{name:24s} colour crops {colour[0]:.3f} / {colour[1]:.3f}    grey crops {bw[0]:.3f} / {bw[1]:.3f}")
+    # what the text below says, checked
+    h, m = real_scores["colour histogram"], real_scores["ImageNet MobileNetV2"]
+    assert h[0][1] > real_scores["MobileNetV2 + histogram"][0][1] > m[0][1]   # AUC: histogram > both > ImageNet
+    assert h[0][1] - h[1][1] > 3 * (m[0][1] - m[1][1])                      # colour matters far more to the histogram
+
+# %% [markdown]
+# On this clip the **colour histogram separates the people best**, and the ImageNet features
+# come behind it (and behind their sum with the histogram) — the opposite of what one expects from
+# "learned beats hand-made", so look at why. The grey crops answer it: take the colour away and
+# the histogram's AUC falls by more than three times as much as the pretrained features' — they
+# describe shape and texture (what ImageNet classes differ by) and largely ignore colour. Here people are 25-40
+# pixels wide, most wear dark coats and jeans and walk in the same pose; what tells them apart is
+# mostly the colour of their clothes, which is exactly what the histogram counts. The small CNN
+# trained on cartoon crops has the lowest rank-1: it never saw a real person. The learned descriptor would
+# need adapting to this domain (a metric-learning head trained on real tracklets) to win; without
+# such training data the lab uses ImageNet features *and* the histogram side by side
+# (`companion.lab.reidentify.FusedEmbedder`) for its long-term re-identification, and
+# `benchmarks/bench_lab_identity.py` measures what that gives on the whole clip.
+
+# %% [markdown]
 # ## Exercise
 #
 # `q6`: the matching cascade on its own, as DeepSORT runs it. Given the gated appearance cost of

@@ -29,7 +29,8 @@ def test_json_summary_and_outputs(small_video, tmp_path, capsys):
     path, scene, line = small_video
     before = _sha(path)
     out = tmp_path / "out"
-    rc = cli.main(["--video", str(path), "--line", *map(str, line), "--out", str(out), "--json"])
+    rc = cli.main(["--video", str(path), "--line", *map(str, line), "--out", str(out), "--json",
+                   "--detector", "bgsub"])
     assert rc == 0
     summary = json.loads(capsys.readouterr().out)  # stdout holds only the JSON
     for key in ("frames", "in_count", "out_count", "distinct", "fps", "detector", "tracker"):
@@ -49,7 +50,7 @@ def test_json_summary_and_outputs(small_video, tmp_path, capsys):
 
 def test_human_output_prints_counts_and_convention(small_video, tmp_path, capsys):
     path, _, _ = small_video
-    rc = cli.main(["--video", str(path), "--out", str(tmp_path), "--max-frames", "40",
+    rc = cli.main(["--video", str(path), "--out", str(tmp_path), "--max-frames", "40", "--detector", "bgsub",
                    "--tracker", "trackers-bytetrack", "--no-video"])
     text = capsys.readouterr().out
     assert rc == 0

@@ -188,3 +188,52 @@ def test_exercise_side_of_line_written_out_equals_the_counter():
     pts[5] = (50.0, 20.0)  # on the vertical line
     for p1, p2 in [((50, 100), (50, 0)), ((0, 40), (100, 60)), ((10, 10), (-20, 70))]:
         np.testing.assert_array_equal(written_out(pts, p1, p2), side_of_line(pts, p1, p2))
+
+
+def _loiter(amplitude=8.0, period=12, stand=60):
+    """Walk rightward to the line, stand ON it for ``stand`` frames with the foot point swaying
+    slowly by +-amplitude px (a person on the phone; each side held for period/2 frames), walk on."""
+    xs = [20.0 + 4 * i for i in range(8)]                                      # 20..48
+    xs += [50 + amplitude * np.sin(2 * np.pi * k / period) for k in range(stand)]
+    xs += [52.0 + 4 * i for i in range(10)]                                    # leaves rightward
+    return xs
+
+
+@pytest.mark.parametrize("min_frames", [2, 3])
+def test_loitering_on_the_line_counts_once_with_a_dead_band(min_frames):
+    xs = _loiter()
+    plain = LineCounter(VERTICAL_UP, min_frames=min_frames)
+    banded = LineCounter(VERTICAL_UP, min_frames=min_frames, dead_band=10.0)
+    for t, x in enumerate(xs):
+        plain.update_points([1], [[x, 50.0]], t)
+        banded.update_points([1], [[x, 50.0]], t)
+    # slow sway holds each side >= min_frames frames: hysteresis alone counts every swing
+    assert plain.in_count + plain.out_count >= 9
+    assert (banded.in_count, banded.out_count, banded.distinct) == (1, 0, 1)
+    # the event says where the feet last stepped over the line, inside the segment
+    ev = banded.events[0]
+    assert ev.direction == IN and xs[ev.cross_frame] > 50 > xs[ev.cross_frame - 1]
+    assert 0 <= ev.t <= 1
+
+
+def test_dead_band_still_counts_walkers_and_round_trips():
+    c = LineCounter(VERTICAL_UP, min_frames=2, dead_band=10.0)
+    for t, x in enumerate([10, 20, 30, 40, 55, 62, 70, 80, 80, 70, 62, 55, 45, 38, 30, 20]):
+        c.update_points([1], [[x, 50.0]], t)
+    for t, x in enumerate([10, 20, 30, 40, 55, 58, 55, 45, 30]):  # peeks 8 px past: not a crossing
+        c.update_points([2], [[x, 50.0]], t)
+    for t, x in enumerate([30, 40, 60, 70, 80]):                  # past the end of the segment
+        c.update_points([3], [[x, 130.0]], t)
+    assert (c.in_count, c.out_count, c.distinct) == (1, 1, 1)
+    assert [e.direction for e in c.events] == [IN, OUT]
+    assert [e.cross_frame for e in c.events] == [4, 12]
+
+
+def test_dead_band_distance_is_perpendicular_on_a_diagonal_line():
+    line = (0.0, 100.0, 100.0, 0.0)  # diagonal, bottom-left -> top-right
+    # points at perpendicular distance 5 and 15 on either side of the line x + y = 100
+    d = np.array([1.0, 1.0]) / np.sqrt(2)
+    pts = np.array([[50, 50] + 5 * d, [50, 50] - 5 * d, [50, 50] + 15 * d, [50, 50] - 15 * d])
+    assert side_of_line(pts, line[:2], line[2:], dead_band=10.0).tolist() == [0, 0, 1, -1]
+    with pytest.raises(ValueError, match="dead_band"):
+        LineCounter(line, dead_band=-1)

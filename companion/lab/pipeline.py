@@ -15,7 +15,7 @@ the ``trackers`` package's production ByteTrack), counts line crossings
 ``summary.json``          frames, in_count, out_count, distinct, fps, detector, tracker, line, ...
 ========================  =======================================================================
 
-Two links between the stages keep one id per person through the moments trackers get wrong
+Three links between the stages keep one id per person through the moments trackers get wrong
 (both on by default, for every input, and each can be switched off for comparison):
 
 * ``hint_boxes`` — before detecting, the tracker's predicted boxes for this frame are handed to a
@@ -23,6 +23,11 @@ Two links between the stages keep one id per person through the moments trackers
   people (people walking into each other) is cut along the predictions, so each track keeps its
   own box through the merge instead of one track taking the group box and the other starving.
   Only the companion ByteTrack exposes its predictions; other trackers run without hints.
+* ``reidentify`` — long-term re-identification (:mod:`companion.lab.reidentify`): a person who
+  leaves the picture (or stays hidden for longer than the stitcher bridges) and comes back is
+  recognised by appearance — ImageNet-pretrained MobileNetV2 features beside a colour histogram
+  of their crops, compared with a gallery of the people not in the picture — and keeps their id, so ``distinct`` counts
+  people, not tracks.
 * ``stitch`` — after tracking, :class:`~companion.lab.stitch.TrackStitcher` gives a new track the
   id of a track that ended less than a second ago close to where the new one starts (same size,
   reachable at walking speed, not at the picture's border), so a person lost for a few frames
@@ -51,7 +56,7 @@ import cv2
 import numpy as np
 import supervision as sv
 
-from companion.lab.count import (LineCounter, anchors_of, as_line, clip_segment_to_rect,
+from companion.lab.count import (DEFAULT_DEAD_BAND, LineCounter, anchors_of, as_line, clip_segment_to_rect,
                                  describe_direction, segment_intersects_rect)
 from companion.lab.detect import DEFAULT_DETECTOR, make_detector
 from companion.lab.outputs import StagedOutputs
@@ -226,20 +231,7 @@ class Annotator:
         # the line, flashing green for a few frames after a crossing, and the 'in' arrow
         lc = (40, 230, 60) if self.flash > 0 else (255, 220, 0)
         self.flash = max(0, self.flash - 1)
-        # (only the part inside the frame: OpenCV takes 32-bit ints, a line may reach 1e12)
-        visible = clip_segment_to_rect(self.p1, self.p2, w - 1, h - 1)
-        if visible is not None:
-            v1, v2 = visible
-            a, b = tuple(int(round(v)) for v in v1), tuple(int(round(v)) for v in v2)
-            cv2.line(img, a, b, lc, thick + 2, cv2.LINE_AA)
-            d = self.p2 - self.p1
-            n = np.array([-d[1], d[0]]) / np.hypot(*d)
-            mid = (v1 + v2) / 2
-            tip = mid + n * 28
-            cv2.arrowedLine(img, tuple(int(v) for v in mid - n * 10), tuple(int(v) for v in tip),
-                            lc, thick + 1, cv2.LINE_AA, tipLength=0.35)
-            cv2.putText(img, "in", tuple(int(v) for v in tip + n * 6 + np.array([-6, 5])),
-                        cv2.FONT_HERSHEY_SIMPLEX, 0.55, lc, 2, cv2.LINE_AA)
+        self.draw_line(img, lc, thick)
         # the counts panel
         text = [f"in {counter.in_count}   out {counter.out_count}", f"distinct {counter.distinct}",
                 f"frame {frame_index}"]
@@ -250,6 +242,55 @@ class Annotator:
             cv2.putText(img, t, (10, 4 + lh * (i + 1) - 4), cv2.FONT_HERSHEY_SIMPLEX, scale,
                         (255, 255, 255), 1 + (i == 0), cv2.LINE_AA)
         return img
+
+
+    def draw_line(self, img: np.ndarray, colour=(255, 220, 0), thick: int = 2) -> np.ndarray:
+        """The counting segment and its ``in`` arrow (pointing to the side 'in' walks into).
+
+        Only the part inside the frame is drawn: OpenCV takes 32-bit ints, a line may reach 1e12."""
+        h, w = img.shape[:2]
+        visible = clip_segment_to_rect(self.p1, self.p2, w - 1, h - 1)
+        if visible is None:
+            return img
+        v1, v2 = visible
+        a, b = tuple(int(round(v)) for v in v1), tuple(int(round(v)) for v in v2)
+        cv2.line(img, a, b, colour, thick + 2, cv2.LINE_AA)
+        d = self.p2 - self.p1
+        n = np.array([-d[1], d[0]]) / np.hypot(*d)
+        mid = (v1 + v2) / 2
+        tip = mid + n * 28
+        cv2.arrowedLine(img, tuple(int(v) for v in mid - n * 10), tuple(int(v) for v in tip), colour,
+                        thick + 1, cv2.LINE_AA, tipLength=0.35)
+        cv2.putText(img, "in", tuple(int(v) for v in tip + n * 6 + np.array([-6, 5])),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.55, colour, 2, cv2.LINE_AA)
+        return img
+
+
+def preview_image(frame: np.ndarray, line, *, step: int | None = None) -> np.ndarray:
+    """One frame with a labelled pixel grid, the counting line with its ``in`` arrow and the
+    coordinates of its two ends: what ``--preview`` writes, to place a line before a run."""
+    img = np.ascontiguousarray(frame).copy()
+    h, w = img.shape[:2]
+    step = step or (50 if max(h, w) <= 1000 else 100)
+    grid = img.copy()
+    for x in range(0, w, step):
+        cv2.line(grid, (x, 0), (x, h - 1), (255, 255, 255), 1)
+    for y in range(0, h, step):
+        cv2.line(grid, (0, y), (w - 1, y), (255, 255, 255), 1)
+    img = cv2.addWeighted(grid, 0.35, img, 0.65, 0)
+    for x in range(0, w, 2 * step):
+        cv2.putText(img, str(x), (x + 2, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 0), 1, cv2.LINE_AA)
+    for y in range(2 * step, h, 2 * step):
+        cv2.putText(img, str(y), (2, y - 3), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 0), 1, cv2.LINE_AA)
+    ann = Annotator(line)
+    ann.draw_line(img, (255, 60, 60), max(1, int(round(min(h, w) / 300))))
+    for p, name in ((ann.p1, "start"), (ann.p2, "end")):
+        q = (int(p[0]), int(p[1]))
+        cv2.circle(img, q, 4, (255, 60, 60), -1)
+        label = f"{name} ({p[0]:g},{p[1]:g})"
+        cv2.putText(img, label, (min(q[0] + 6, w - 8 * len(label)), max(q[1] - 6, 24)),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 60, 60), 1, cv2.LINE_AA)
+    return img
 
 
 class _VideoWriter:
@@ -338,14 +379,18 @@ def run_lab(video, *, line=None, detector: str | object = DEFAULT_DETECTOR,
             tracker: str | object = DEFAULT_TRACKER, out_dir="outputs/lab", min_frames: int = 3,
             max_frames: int | None = None, write_video: bool = True, write_files: bool = True,
             progress: bool = True, source_label: str = "video", fps: float | None = None,
-            hint_boxes: bool = True, stitch: bool = True) -> LabResult:
+            hint_boxes: bool = True, stitch: bool = True, reidentify: bool | object = True,
+            dead_band: float | None = None) -> LabResult:
     """Run the whole pipeline and write the outputs; see the module docstring.
 
     ``video`` is a video file path, or frames in memory: a ``(T, H, W, 3)`` uint8 RGB array
     (then ``fps`` gives the frame rate, default 10). ``detector`` / ``tracker`` are names
     (:func:`make_detector`, :func:`make_tracker`) or ready objects. ``line`` defaults to
     :func:`default_line`. ``max_frames`` stops early. ``write_files=False`` writes nothing.
-    ``hint_boxes`` and ``stitch`` switch the two links described in the module docstring.
+    ``hint_boxes``, ``stitch`` and ``reidentify`` switch the links described in the module
+    docstring (``reidentify`` may also be a ready :class:`~companion.lab.reidentify.ReIdentifier`).
+    ``dead_band`` (pixels) is the counter's dead-band around the line (default
+    :data:`~companion.lab.count.DEFAULT_DEAD_BAND` of the frame height; 0 turns it off).
 
     The files appear together and complete, or not at all (:mod:`companion.lab.outputs`): they
     are written into a staging folder inside ``out_dir`` and moved into place at the end, with
@@ -364,17 +409,18 @@ def run_lab(video, *, line=None, detector: str | object = DEFAULT_DETECTOR,
                               outputs=outputs, min_frames=min_frames, max_frames=max_frames,
                               write_video=write_video, progress=progress,
                               source_label=source_label, fps=fps, hint_boxes=hint_boxes,
-                              stitch=stitch)
+                              stitch=stitch, reidentify=reidentify, dead_band=dead_band)
             result.outputs = outputs.commit()
         return result
     return _run_lab(video, line=line, detector=detector, tracker=tracker, outputs=outputs,
                     min_frames=min_frames, max_frames=max_frames, write_video=write_video,
                     progress=progress, source_label=source_label, fps=fps,
-                    hint_boxes=hint_boxes, stitch=stitch)
+                    hint_boxes=hint_boxes, stitch=stitch, reidentify=reidentify, dead_band=dead_band)
 
 
 def _run_lab(video, *, line, detector, tracker, outputs: StagedOutputs | None, min_frames,
-             max_frames, write_video, progress, source_label, fps, hint_boxes, stitch) -> LabResult:
+             max_frames, write_video, progress, source_label, fps, hint_boxes, stitch, reidentify,
+             dead_band) -> LabResult:
     write_files = outputs is not None
     from companion.io import iter_frames, video_info
 
@@ -433,7 +479,21 @@ def _run_lab(video, *, line, detector, tracker, outputs: StagedOutputs | None, m
     use_hints = (bool(hint_boxes) and bool(getattr(det, "uses_hints", False))
                  and trk.predicted_boxes() is not None)
     stitcher = TrackStitcher(fps_video, (W, H)) if stitch else None
-    counter = LineCounter(line, min_frames=min_frames)
+    reid = None
+    if reidentify is True:
+        from companion.lab.reidentify import ReIdentifier
+
+        reid = ReIdentifier(fps=fps_video)
+    elif reidentify:
+        reid = reidentify
+        reid.reset()
+    if dead_band is None:
+        dead_band = DEFAULT_DEAD_BAND * H
+    counter = LineCounter(line, min_frames=min_frames, dead_band=dead_band)
+    from companion.lab.quality import InputMonitor
+
+    monitor = InputMonitor(fps_video, static_background=hasattr(det, "prime"),
+                           detector=getattr(det, "name", type(det).__name__))
     annot = Annotator(line)
     writer = None
     if write_files and write_video:
@@ -457,8 +517,14 @@ def _run_lab(video, *, line, detector, tracker, outputs: StagedOutputs | None, m
             tracked = trk.update(dets, frame)
             if stitcher is not None and len(tracked):
                 tracked.tracker_id = stitcher.update(i, tracked.tracker_id, tracked.xyxy)
+            if reid is not None and len(tracked):
+                n_merges = len(reid.merges)
+                tracked.tracker_id = reid.update(i, frame, tracked.tracker_id, tracked.xyxy)
+                for _, provisional, person, _ in reid.merges[n_merges:]:
+                    counter.relabel(provisional, person)
             events = counter.update(tracked, i, time_s=i / fps_video)
             ids = tracked.tracker_id
+            monitor.update(i, frame, ids)
             conf = tracked.confidence if tracked.confidence is not None else np.ones(len(tracked))
             for (x1, y1, x2, y2), tid, c in zip(tracked.xyxy, ids, conf):
                 if tid >= 0:
@@ -472,6 +538,15 @@ def _run_lab(video, *, line, detector, tracker, outputs: StagedOutputs | None, m
         if writer is not None:
             writer.close()
     elapsed = time.perf_counter() - t_start
+    if reid is not None and reid.merges:  # MOT rows written under a provisional id: final ids
+        final = {prov + 1: person + 1 for _, prov, person, _ in reid.merges}
+
+        def resolve(t):
+            while t in final:
+                t = final[t]
+            return t
+
+        mot_rows = [(r[0], resolve(r[1]), *r[2:]) for r in mot_rows]
 
     summary = {
         "frames": n, "in_count": counter.in_count, "out_count": counter.out_count,
@@ -480,12 +555,16 @@ def _run_lab(video, *, line, detector, tracker, outputs: StagedOutputs | None, m
         "detector": getattr(det, "name", type(det).__name__),
         "tracker": trk.name, "tracker_impl": trk.source,
         "line": list(line), "min_frames": counter.min_frames,
+        "dead_band_px": round(counter.dead_band, 2),
         "direction_convention": describe_direction(counter.p1, counter.p2),
         "video": str(Path(video_path)) if video_path is not None else "<frames in memory>",
         "video_fps": fps_video, "width": W, "height": H,
         "source": source_label,
         "crossings": [e.as_row() for e in counter.events],
         "hint_boxes": bool(use_hints), "stitched": len(stitcher.links) if stitcher is not None else None,
+        "reidentified": len(reid.merges) if reid is not None else None,
+        "warnings": monitor.warnings(), "input_signals": monitor.signals(),
+        "detector_fallback": getattr(det, "fallback_reason", None),
     }
     result = LabResult(summary, counter, paths, mot_rows)
     if write_files:

@@ -153,8 +153,11 @@ def make_scene(kind: str, seed: int = 0):
     return BUILDERS[kind](seed)
 
 
-def ground_truth(scene, line, *, min_frames: int = 3):
-    """The counting definition applied to the scene's true foot points."""
-    from companion.lab.count import count_trajectories
+def ground_truth(scene, line, *, min_frames: int = 3, dead_band: float | None = None):
+    """The counting definition applied to the scene's true foot points (with the lab's default
+    dead-band for the scene's height unless ``dead_band`` (pixels) is given)."""
+    from companion.lab.count import DEFAULT_DEAD_BAND, count_trajectories
 
-    return count_trajectories(scene.anchor_tracks, line, min_frames=min_frames)
+    if dead_band is None:
+        dead_band = DEFAULT_DEAD_BAND * scene.size[1]
+    return count_trajectories(scene.anchor_tracks, line, min_frames=min_frames, dead_band=dead_band)

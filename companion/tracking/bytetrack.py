@@ -129,6 +129,8 @@ class ByteTrack:
     ``low_thresh`` 0.1, ``second_match_thresh`` 0.5, ``unconfirmed_match_thresh`` 0.7,
     ``new_track_thresh`` ``track_thresh + 0.1``, ``duplicate_iou`` 0.85.
 
+    ``second_stage=False`` switches stage 2 off (low-score boxes are then ignored: SORT-like
+    association on the high boxes only), for ablations.
     ``second_stage_lost=True`` (not in the paper) also offers *lost* tracks to the low-score
     boxes of stage 2, so a person whose occluded detections flicker on and off is not lost for
     good after the first missing box; the reference implementation leaves lost tracks to stage 1.
@@ -138,7 +140,7 @@ class ByteTrack:
                  frame_rate: float = 30.0, *, mot20: bool = False, low_thresh: float = 0.1,
                  second_match_thresh: float = 0.5, unconfirmed_match_thresh: float = 0.7,
                  new_track_thresh: float | None = None, duplicate_iou: float = 0.85,
-                 second_stage_lost: bool = False):
+                 second_stage_lost: bool = False, second_stage: bool = True):
         self.track_thresh = check_fraction("track_thresh", track_thresh)
         self.low_thresh = check_fraction("low_thresh", low_thresh)
         if self.low_thresh > self.track_thresh:
@@ -158,6 +160,7 @@ class ByteTrack:
         self.max_time_lost = int(self.frame_rate / 30.0 * self.track_buffer)
         self.fuse = not mot20
         self.second_stage_lost = bool(second_stage_lost)
+        self.second_stage = bool(second_stage)
         self.kf = XYAHKalman()
         self.reset()
 
@@ -207,7 +210,7 @@ class ByteTrack:
 
         high = usable & (conf > self.track_thresh)
         hi_idx = _nz(high)
-        lo_idx = _nz(usable & (conf > self.low_thresh) & ~high)
+        lo_idx = _nz(usable & (conf > self.low_thresh) & ~high) if self.second_stage else _EMPTY
 
         tracked = state == _TRACKED
         in_pool = activated | ~tracked  # confirmed (tracked or lost) tracks

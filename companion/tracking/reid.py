@@ -7,6 +7,11 @@ box, so the cosine distance between two detections is ``1 - a @ b``.
   64x32 person crops, trained here with a batch-hard triplet loss on crops cut from the
   synthetic street scenes (``scripts/train_reid.py``); the weights ship as
   ``companion/weights/reid_small.pt``.
+* :class:`PretrainedEmbedder` — ImageNet-pretrained MobileNetV2 features
+  (:func:`companion.pretrained.imagenet_mobilenet_v2`, not trained here at all) on 128x64 crops,
+  average-pooled over the upper and the lower half of the body separately and concatenated
+  (2 x 1280 = 2560-d): features learned on real photographs, so they describe real clothes
+  (texture, shape, colour together) where the histogram sees only colour counts.
 * :class:`ColorHistogramEmbedder` — HSV histograms of the upper and lower half of the box
   (shirt and trousers), square-rooted so that the dot product is the Bhattacharyya coefficient.
 
@@ -21,7 +26,8 @@ from pathlib import Path
 import numpy as np
 
 __all__ = [
-    "CROP_SIZE", "crop_boxes", "ReIDNet", "ReIDEmbedder", "ColorHistogramEmbedder", "street_crops",
+    "CROP_SIZE", "crop_boxes", "ReIDNet", "ReIDEmbedder", "PretrainedEmbedder", "ColorHistogramEmbedder",
+    "street_crops",
     "batch_hard_triplet_loss", "rank1", "split_query_gallery", "default_weights_path", "get_embedder",
 ]
 
@@ -147,6 +153,70 @@ class ReIDEmbedder:
         return self.embed_crops(crop_boxes(frame, xyxy))
 
 
+class PretrainedEmbedder:
+    """ImageNet MobileNetV2 features as an appearance embedding:
+    ``PretrainedEmbedder()(frame, xyxy) -> (N, 2560)`` unit rows.
+
+    Each crop is resized to ``size`` = (128, 64) (h, w), normalised with the ImageNet mean / std
+    and run through ``mobilenet_v2().features`` (stride 32: a 4 x 2 grid of 1280-d cells). The
+    grid's top two rows (head and torso) and bottom two rows (legs) are average-pooled separately
+    and concatenated, each half L2-normalised first so that both weigh the same; the whole vector
+    is then L2-normalised. Nothing is trained: these are the ImageNet weights as shipped.
+    ``net`` replaces the backbone (any module mapping (N, 3, h, w) to (N, C, h', w')).
+    """
+
+    SIZE = (128, 64)
+
+    def __init__(self, device: str = "cpu", net=None, size: tuple[int, int] = SIZE):
+        import torch
+
+        from companion.pretrained import IMAGENET_MEAN, IMAGENET_STD
+
+        self.device = torch.device(device)
+        if net is None:
+            from companion.pretrained import imagenet_mobilenet_v2
+
+            net = imagenet_mobilenet_v2()
+        self.net = net.to(self.device).eval()
+        self.size = (int(size[0]), int(size[1]))
+        self.mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
+        self.std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
+        with torch.inference_mode():
+            c = self.net(torch.zeros(1, 3, *self.size, device=self.device)).shape[1]
+        self.dim = 2 * int(c)
+
+    def embed_crops(self, crops: np.ndarray) -> np.ndarray:
+        """(N, h, w, 3) uint8 crops (resized to ``size`` if needed) -> (N, dim) unit vectors."""
+        import cv2
+        import torch
+
+        if len(crops) == 0:
+            return np.zeros((0, self.dim), np.float32)
+        crops = np.asarray(crops)
+        if crops.shape[1:3] != self.size:
+            crops = np.stack([cv2.resize(c, (self.size[1], self.size[0]), interpolation=cv2.INTER_AREA)
+                              for c in crops])
+        x = torch.from_numpy(np.ascontiguousarray(crops)).to(self.device).permute(0, 3, 1, 2).float()
+        x = (x / 255.0 - self.mean) / self.std
+        threads = torch.get_num_threads()
+        single = self.device.type == "cpu" and len(crops) <= 64 and threads > 1
+        if single:  # see ReIDEmbedder.embed_crops: a frame's few crops run faster on one thread
+            torch.set_num_threads(1)
+        try:
+            with torch.inference_mode():
+                f = self.net(x)
+        finally:
+            if single:
+                torch.set_num_threads(threads)
+        half = max(1, f.shape[2] // 2)
+        parts = [torch.nn.functional.normalize(p.mean((2, 3)), dim=1) for p in (f[:, :, :half], f[:, :, half:])]
+        v = torch.nn.functional.normalize(torch.cat(parts, 1), dim=1)
+        return v.cpu().numpy().astype(np.float32)
+
+    def __call__(self, frame, xyxy) -> np.ndarray:
+        return self.embed_crops(crop_boxes(frame, xyxy, self.size))
+
+
 class ColorHistogramEmbedder:
     """Upper/lower-half HSV histograms (``bins`` for H, S, V), square-rooted and L2-normalised."""
 
@@ -176,15 +246,20 @@ class ColorHistogramEmbedder:
 
 
 def get_embedder(embedder):
-    """``"reid"`` (shipped CNN), ``"histogram"``, or any callable ``(frame, xyxy) -> (N, D)``."""
+    """``"reid"`` (shipped CNN), ``"pretrained"`` (ImageNet MobileNetV2), ``"histogram"``, or any
+    callable ``(frame, xyxy) -> (N, D)``."""
     if isinstance(embedder, str):
         if embedder == "reid":
             return ReIDEmbedder()
+        if embedder in ("pretrained", "mobilenet", "imagenet"):
+            return PretrainedEmbedder()
         if embedder in ("histogram", "hist", "color", "colour"):
             return ColorHistogramEmbedder()
-        raise ValueError(f"embedder must be 'reid', 'histogram' or a callable (frame, xyxy) -> (N, D), got {embedder!r}")
+        raise ValueError("embedder must be 'reid', 'pretrained', 'histogram' or a callable "
+                         f"(frame, xyxy) -> (N, D), got {embedder!r}")
     if not callable(embedder):
-        raise TypeError(f"embedder must be 'reid', 'histogram' or a callable, got {type(embedder).__name__}")
+        raise TypeError("embedder must be 'reid', 'pretrained', 'histogram' or a callable, got "
+                        f"{type(embedder).__name__}")
     return embedder
 
 
