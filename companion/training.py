@@ -35,7 +35,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["History", "fit", "evaluate", "predict", "distributed_info", "count_params"]
+__all__ = ["History", "fit", "evaluate", "predict", "distributed_info", "count_params", "LONG_TRAINING"]
+
+#: ``COMPANION_TRAIN=1``: the notebooks re-train their models in full (minutes to tens of minutes)
+#: instead of loading the shipped weights; each notebook states its expected time at the top.
+LONG_TRAINING: bool = os.environ.get("COMPANION_TRAIN", "0").strip().lower() in {"1", "true", "yes", "on"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -83,6 +87,11 @@ class History:
     epoch_time_s: list = field(default_factory=list)
     world_size: int = 1
     steps: int = 0
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "History":
+        """The inverse of :meth:`as_dict` (a checkpoint stores its curves that way)."""
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
     @property
     def total_time_s(self) -> float:

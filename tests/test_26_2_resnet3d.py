@@ -105,3 +105,16 @@ def test_c3d_layer_plan():
         small(torch.rand(1, 3, 8, 32, 32))
     with pytest.raises(ValueError, match="built for clips"):
         small(torch.rand(1, 3, 16, 48, 48))
+
+
+def test_c3d_batchnorm_variant():
+    """The card's C3D: a BatchNorm3d after each of the eight convolutions (which lose their bias)."""
+    plain = c3d(num_classes=8, width=8, fc_width=32, size=32)
+    bn = c3d(num_classes=8, width=8, fc_width=32, size=32, batch_norm=True)
+    convs = [m for m in bn.features if isinstance(m, torch.nn.Conv3d)]
+    bns = [m for m in bn.features if isinstance(m, torch.nn.BatchNorm3d)]
+    assert len(convs) == len(bns) == 8 and all(c.bias is None for c in convs)
+    assert not any(isinstance(m, torch.nn.BatchNorm3d) for m in plain.modules())
+    names = [n for n, _ in bn.features.named_children()]
+    assert names[:3] == ["conv1a", "bn1a", "relu1a"]
+    assert bn(torch.rand(2, 3, 16, 32, 32)).shape == (2, 8)

@@ -11,8 +11,8 @@ from companion.models.inflate import I3D, InflatedConv3d, inflate, inflate_weigh
 from companion.models.resnet3d import (VideoResNet, mc3_18, r2plus1d_18, r2plus1d_mid_channels, r3d_18,
                                        video_resnet)
 from companion.models.slowfast import SlowFast, lateral_output_shape, slowfast
-from companion.models.two_stream import (TwoStream, TwoStreamClips, cross_modality_init, flow_stack,
-                                         pack_two_stream, two_stream)
+from companion.models.two_stream import (StreamInputs, StreamLogits, TwoStream, TwoStreamClips,
+                                         cross_modality_init, flow_stack, pack_two_stream, two_stream)
 
 # --- 26.3 video transformers (owned by the 26.3 files) -------------------------------------
 from companion.models.attention import (Block, MultiHeadSelfAttention, attention_matrix_macs,

@@ -32,7 +32,7 @@ from companion.models._checks import check_clip, check_image
 from companion.models.frame_cnn import small_cnn2d
 
 __all__ = ["TwoStream", "two_stream", "cross_modality_init", "flow_stack", "FLOW_METHODS",
-           "TwoStreamClips", "pack_two_stream"]
+           "TwoStreamClips", "pack_two_stream", "StreamLogits", "StreamInputs"]
 
 FLOW_METHODS = ("dis", "farneback", "raft")
 
@@ -190,6 +190,8 @@ class TwoStream(nn.Module):
             if conv.bias is not None:
                 new.bias.copy_(conv.bias)
         setattr(parent, leaf, new)
+        if hasattr(flow_net, "normalize"):  # an RGB normalisation (ImageNet mean / std) means nothing for flow
+            flow_net.normalize = nn.Identity()
         if hasattr(flow_net, "in_channels"):
             flow_net.in_channels = 2 * num_flows
         self.flow = flow_net
@@ -271,3 +273,34 @@ class TwoStreamClips(torch.utils.data.Dataset):
             clip, label = self.clips[i]
             self._items[i] = (pack_two_stream(clip, self.num_flows, self.method), label)
         return self._items[i]
+
+
+class StreamLogits(nn.Module):
+    """One stream of a :class:`TwoStream` as a model on the packed input: ``which`` 0 = spatial (RGB), 1 = temporal (flow)."""
+
+    def __init__(self, model: TwoStream, which: int):
+        super().__init__()
+        if which not in (0, 1):
+            raise ValueError(f"which must be 0 (spatial stream) or 1 (temporal stream), got {which!r}")
+        self.model, self.which = model, which
+
+    def forward(self, x):
+        return self.model.stream_logits(x)[self.which]
+
+
+class StreamInputs(torch.utils.data.Dataset):
+    """The input of one stream from packed two-stream items: ``which`` 0 → the RGB frame (3, H, W),
+    1 → the flow stack (2L, H, W). Used to train the two streams separately, as the paper did."""
+
+    def __init__(self, packed, which: int):
+        if which not in (0, 1):
+            raise ValueError(f"which must be 0 (spatial stream) or 1 (temporal stream), got {which!r}")
+        self.packed, self.which = packed, which
+        self.num_classes = getattr(packed, "num_classes", None) or getattr(getattr(packed, "clips", None), "num_classes", None)
+
+    def __len__(self) -> int:
+        return len(self.packed)
+
+    def __getitem__(self, i):
+        x, y = self.packed[i]
+        return (x[:3] if self.which == 0 else x[3:]), y
