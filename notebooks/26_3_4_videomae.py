@@ -25,7 +25,7 @@
 # pretrained one, shows its reconstructions of held-out clips and measures what the pretraining
 # bought with a linear probe over label counts.
 #
-# **Run time:** about DEFAULT_TIME CPU-seconds as opened. `COMPANION_TRAIN=1` runs the whole
+# **Run time:** about 20 CPU-seconds as opened (measured: 19.6 s user + sys). `COMPANION_TRAIN=1` runs the whole
 # pretraining (`scripts/train_videomae_tiny.py`) in the pretraining cell: 60 CPU-seconds more.
 
 # %%
