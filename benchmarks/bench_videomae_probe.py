@@ -17,8 +17,8 @@ Checks (exit 1 if one fails): the shipped curve is reproduced exactly from the s
 weights. The comparison with the no-learning guess and the probe curve are printed as measured,
 with no target: they are the experiment's result. Shipped run (60 CPU s, 1,269 steps, pixel
 target): masked MSE 0.0209 vs 0.1385 initial and 0.0171 for the mean-colour guess (ratio 1.23:
-not yet past the trivial guess); probe at chance for both encoders at every k (0.117-0.173
-pretrained, 0.122-0.161 initial; naming the pair 0.25-0.28, chance 0.25) — the regime where
+not yet past the trivial guess); probe near chance for both encoders at every k (0.117-0.173
+pretrained, 0.122-0.161 initial, chance 0.125; naming the pair 0.25-0.28, chance 0.25) — the regime where
 pretraining cannot help (notebook 26_3_4).
 """
 

@@ -28,7 +28,7 @@
 #    tell an action from its reversal, and measures why TimeSformer's zero start held the divided
 #    model back.
 #
-# **Run time:** about 110 CPU-seconds as opened (measured: 111 s user + sys; the trained models are loaded from
+# **Run time:** about 55 CPU-seconds as opened (measured: 55 s user + sys; the trained models are loaded from
 # `companion/weights/`). `COMPANION_TRAIN=1` retrains the three models and the two diagnostic
 # models with `scripts/train_timesformer_actions.py`'s recipe: about 12 minutes of wall time on 2
 # quiet cores.
@@ -48,6 +48,7 @@ from companion.models.timesformer import (ACTIONS_MODEL, reversal_pair_accuracy,
                                           temporal_sequences, train_on_actions)
 
 companion.seed_everything(0)
+torch.set_num_threads(1)   # small layers: one thread, and the timings below are per-core CPU time
 print("fast mode:", companion.FAST)
 
 # %% [markdown]
