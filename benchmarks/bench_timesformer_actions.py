@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Accuracy and training cost of the small TimeSformer on the synthetic actions (26.3).
 
-    python benchmarks/bench_timesformer_actions.py            # trains joint, divided and space from seed 0
+    python benchmarks/bench_timesformer_actions.py            # trains the four shipped models from seed 0
     python benchmarks/bench_timesformer_actions.py --weights  # evaluates the shipped weights only
     python benchmarks/bench_timesformer_actions.py --quick    # ~10 CPU s per model: runs, no targets
 
@@ -19,10 +19,13 @@ Targets (full run, exit 1 if missed):
 * space-only TimeSformer: reversal-pair accuracy within 0.5 +- 0.1 on the held-out clips, and
   exactly 0.5 on the held-out clips together with their time reversals (it gives a clip and its
   reversal the same logits);
-* the divided model, same body and stream, is reported without a target (see the training
-  script's docstring for why it falls short).
+* reported without a target: the divided model (same body and stream; it leaves rotate cw / ccw at
+  chance) and, for every seed, its diagnostic on move + rotate only (1,200 steps) with
+  TimeSformer's zero start of ``temporal_fc`` and with a random start (std 0.02) — measured:
+  0.694 / 0.703 vs 0.674 / 0.709 (seeds 0 / 1), rotation at chance in all four: the zero start is
+  not what holds the divided model back.
 
-    python benchmarks/bench_timesformer_actions.py --seeds 0 1 2 3 4 5   # joint x 6 seeds + the other two
+    python benchmarks/bench_timesformer_actions.py --seeds 0 1   # joint + both diagnostics x 2 seeds, divided and space once
 """
 
 from __future__ import annotations
@@ -73,10 +76,12 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     recipe = _recipe()
     rows, failures = {}, []
-    runs = [("joint", sd) for sd in a.seeds] + [(k, a.seeds[0]) for k in recipe.KINDS if k != "joint"]
+    per_seed = ("joint", "rotate_move_zero", "rotate_move_fc002")
+    runs = [(k, sd) for sd in a.seeds for k in per_seed] + [(k, a.seeds[0]) for k in recipe.SHIPPED
+                                                            if k not in per_seed]
     if a.weights:
-        runs = [(k, None) for k in recipe.KINDS]
-    joint_reports = []
+        runs = [(k, None) for k in recipe.SHIPPED]
+    seeded = {k: [] for k in per_seed}
     for kind, seed in runs:
         if a.weights:
             model, ckpt = recipe.load_shipped(kind)
@@ -87,34 +92,37 @@ def main(argv=None) -> int:
                        pair_acc=reversal_pair_accuracy(logits, labels, REVERSAL_PAIRS))
         else:
             kw = dict(steps=150, n_val=160) if a.quick else {}
-            model, hist, rep = recipe.train_stream(kind, progress=False, seed=seed, **kw)
+            changes, fit_changes = recipe.SHIPPED[kind]
+            model, hist, rep = recipe.train_stream(recipe.kind_of(kind), progress=False, model_changes=changes,
+                                                   **{**fit_changes, "seed": seed, **kw})
             val = recipe.val_clips(rep["model"], kw.get("n_val", recipe.VAL["n_val"]))
         rep["mirrored_pair_acc"] = mirrored_pair_accuracy(model, val, n=min(200, len(val)))
         rep["seed"] = rep.get("fit", {}).get("seed")
-        if kind == "joint":
-            joint_reports.append(rep)
+        if kind in seeded:
+            seeded[kind].append(rep)
         rows[kind] = rows.get(kind, rep)
         print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in rep.items()
                           if k not in ("confusion", "fit", "model")}), flush=True)
 
     s = rows["space"]
-    print(f"\n{'model':8s} {'seed':>4} {'held-out acc':>12} {'pair acc':>9} {'mirrored':>9} {'CPU s':>7} "
+    print(f"\n{'model':18s} {'seed':>4} {'held-out acc':>12} {'pair acc':>9} {'mirrored':>9} {'CPU s':>7} "
           f"{'worker':>7} {'wall s':>7}")
-    for k, r in [("joint", r) for r in joint_reports] + [(k, r) for k, r in rows.items() if k != "joint"]:
-        print(f"{k:8s} {str(r['seed']):>4} {r['held_out_acc']:>12.3f} {r['pair_acc']:>9.3f} "
+    for k, r in [(k, r) for k in per_seed for r in seeded[k]] + [(k, r) for k, r in rows.items() if k not in per_seed]:
+        print(f"{k:18s} {str(r['seed']):>4} {r['held_out_acc']:>12.3f} {r['pair_acc']:>9.3f} "
               f"{r['mirrored_pair_acc']:>9.3f} {r['cpu_s']:>7.0f} {r.get('worker_cpu_s', 0):>7.0f} {r['wall_s']:>7.0f}")
-    if len(joint_reports) > 1:
-        accs = [r["held_out_acc"] for r in joint_reports]
-        print(f"joint over {len(accs)} seeds: min {min(accs):.3f}, mean {sum(accs) / len(accs):.3f}, max {max(accs):.3f}")
+    for k in per_seed:
+        if len(seeded[k]) > 1:
+            accs = [r["held_out_acc"] for r in seeded[k]]
+            print(f"{k} over {len(accs)} seeds: min {min(accs):.3f}, mean {sum(accs) / len(accs):.3f}, max {max(accs):.3f}")
     if abs(s["mirrored_pair_acc"] - 0.5) > 1e-9:
         failures.append(f"space-only mirrored pair accuracy {s['mirrored_pair_acc']} != 0.5")
     if not a.quick:
-        for d in joint_reports:
+        for k, d in [("joint", d) for d in seeded["joint"]]:
             if d["held_out_acc"] < 0.90:
-                failures.append(f"joint (seed {d['seed']}) held-out accuracy {d['held_out_acc']:.3f} < 0.90")
+                failures.append(f"{k} (seed {d['seed']}) held-out accuracy {d['held_out_acc']:.3f} < 0.90")
             if d["pair_acc"] < 0.85:
-                failures.append(f"joint (seed {d['seed']}) reversal-pair accuracy {d['pair_acc']:.3f} < 0.85")
-            if not a.weights and d["wall_s"] > 180:
+                failures.append(f"{k} (seed {d['seed']}) reversal-pair accuracy {d['pair_acc']:.3f} < 0.85")
+            if k == "joint" and not a.weights and d["wall_s"] > 180:
                 failures.append(f"joint (seed {d['seed']}) training took {d['wall_s']:.0f} s wall > 180 "
                                 "(on a busy machine: rerun when it is quiet)")
         if abs(s["pair_acc"] - 0.5) > 0.1:

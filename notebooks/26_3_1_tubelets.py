@@ -25,6 +25,8 @@
 #    trick — and checks that on a static clip it reproduces the image embedding exactly.
 #
 # Series: **26.3.1 tubelets** → 26.3.2 divided vs joint attention → 26.3.3 ViViT → 26.3.4 VideoMAE.
+#
+# **Run time:** about 11 CPU-seconds as opened (measured: 11.3 s user + sys); nothing here trains.
 
 # %%
 import matplotlib.pyplot as plt

@@ -18,7 +18,12 @@
 #
 # This notebook builds the factorised encoder inline, checks it against `companion.models.vivit`,
 # verifies the central-frame initialisation of its tubelet embedding, compares its cost with
-# joint and divided attention, and trains it briefly on the synthetic actions.
+# joint and divided attention, trains it live for a few hundred steps on the synthetic actions and
+# loads the fully trained weights.
+#
+# **Run time:** about 30 CPU-seconds as opened (measured: 32 s user + sys). `COMPANION_TRAIN=1` runs the full training
+# (`scripts/train_vivit_actions.py`) in the training cell instead: about 2 minutes of wall time on
+# two quiet cores.
 
 # %%
 import matplotlib.pyplot as plt
@@ -123,24 +128,88 @@ for T in (4, 8, 16, 32):
 # at 78.4 % on Kinetics-400 against 79.9 % for the unfactorised (joint) model, with far fewer FLOPs.
 #
 # On the reversal actions the temporal transformer sees the summaries *in order*, so unlike the
-# space-only model of 26.3.2 it can tell "grow" from "shrink". A short run (the full-mode epochs
-# are the TimeSformer recipe's; fast mode only shows the loop):
+# space-only model of 26.3.2 it can tell "grow" from "shrink". `scripts/train_vivit_actions.py`
+# trains this model (8 frames, tubelets 2×8×8, width 64, one spatial and one temporal block) on the
+# TimeSformer recipe's stream of fresh clips plus their reversals and ships the weights; its
+# checkpoint stores the training curve and the confusion matrix on 800 held-out clips (seed 2).
+# By default this notebook loads it and trains a fresh copy live for a few hundred steps; with
+# `COMPANION_TRAIN=1` the live cell runs the full recipe instead (2,000 steps: the shipped run took
+# 65 CPU-seconds of training plus 65 of clip rendering in the worker — about 1–2 minutes of wall
+# time on two quiet cores).
 
 # %%
-from companion.models.timesformer import ACTIONS_FIT, actions_datasets
-from companion.synthetic.actions import REVERSAL_PAIRS
-from companion.models.timesformer import reversal_pair_accuracy
-from companion.training import fit, predict
+import importlib.util
+import os
+from pathlib import Path
 
-train, val = actions_datasets(n_train=scaled(2400, 64), n_val=scaled(800, 64))
-model = vivit(num_frames=8, img_size=32, patch_size=8, tubelet_size=2, dim=64, spatial_depth=2,
-              temporal_depth=1, heads=4, num_classes=8)
-hist = fit(model, train, val, **{**ACTIONS_FIT, "epochs": scaled(ACTIONS_FIT["epochs"], 1)})
-logits, labels = predict(model, val, batch_size=100)
-print(f"ViViT-FE: held-out accuracy {hist.val_acc[-1]:.3f}, reversal-pair accuracy "
-      f"{reversal_pair_accuracy(logits, labels, REVERSAL_PAIRS):.3f} after {len(hist.val_acc)} epoch(s)")
-hist.plot()
+from companion.models.timesformer import reversal_pair_accuracy
+from companion.synthetic.actions import CLASSES, REVERSAL_PAIRS
+from companion.training import predict
+
+TRAIN = os.environ.get("COMPANION_TRAIN", "0") == "1"
+_spec = importlib.util.spec_from_file_location(
+    "train_vivit_actions", Path(companion.__file__).resolve().parents[1] / "scripts" / "train_vivit_actions.py")
+vivit_recipe = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(vivit_recipe)
+print("model:", vivit_recipe.VIVIT_MODEL)
+
+live_steps = vivit_recipe.STEPS if TRAIN else scaled(300, 20)
+live = dict(curve_every=200, n_curve=200) if TRAIN else dict(curve_every=scaled(50, 10), n_curve=scaled(100, 16),
+                                                             n_val=scaled(200, 32))
+model, hist, report = vivit_recipe.train(live_steps, progress=False, **live)
+fig, ax = plt.subplots(1, 2, figsize=(9, 3))
+ax[0].plot(hist["step"], hist["train_loss"], "o-")
+ax[0].axhline(torch.log(torch.tensor(8.0)), color="gray", ls=":", label="chance (ln 8)")
+ax[0].set_xlabel("step"), ax[0].set_ylabel("training loss"), ax[0].legend()
+ax[1].plot(hist["step"], hist["val_acc"], "o-")
+ax[1].set_xlabel("step"), ax[1].set_ylabel(f"held-out accuracy (first {live['n_curve']})")
+fig.suptitle(f"ViViT-FE, {live_steps} steps live", fontsize=10)
+fig.tight_layout()
 plt.show()
+print(f"live run: loss {hist['train_loss'][0]:.3f} -> {hist['train_loss'][-1]:.3f} over {live_steps} steps, "
+      f"held-out accuracy {report['held_out_acc']:.3f} on {report['n_val']} clips, {report['cpu_s']:.0f} CPU s")
+
+# %% [markdown]
+# The shipped model (or, with `COMPANION_TRAIN=1`, the one just trained), re-scored on the 800
+# held-out clips:
+
+# %%
+if TRAIN:
+    shipped, ckpt = model.eval(), dict(history=hist, report=report)
+else:
+    shipped, ckpt = vivit_recipe.load_shipped()
+val = vivit_recipe.recipe().val_clips(vivit_recipe.VIVIT_MODEL, n_val=scaled(800, 96))
+logits, labels = predict(shipped, val, batch_size=100)
+acc = float((logits.argmax(1) == labels).float().mean())
+pair = reversal_pair_accuracy(logits, labels, REVERSAL_PAIRS)
+conf = torch.zeros(8, 8)
+conf.index_put_((labels, logits.argmax(1)), torch.ones(len(labels)), accumulate=True)
+rep = ckpt["report"]
+print(f"ViViT-FE: held-out accuracy {acc:.3f} (checkpoint says {rep['held_out_acc']:.3f}), reversal-pair "
+      f"accuracy {pair:.3f}; trained {rep['steps']} steps in {rep['cpu_s']:.0f} CPU s "
+      f"(+ {rep['worker_cpu_s']:.0f} s rendering)")
+per_class = conf.diag() / conf.sum(1).clamp(min=1)
+print("per-class accuracy:", {c: round(float(a), 2) for c, a in zip(CLASSES, per_class)})
+fig, ax = plt.subplots(1, 2, figsize=(10, 4))
+ax[0].plot(ckpt["history"]["step"], ckpt["history"]["val_acc"], "o-")
+ax[0].set_xlabel("step"), ax[0].set_ylabel("held-out accuracy (first 200)"), ax[0].set_title("training curve")
+ax[1].imshow(conf / conf.sum(1, keepdim=True).clamp(min=1), cmap="Blues", vmin=0, vmax=1)
+ax[1].set_xticks(range(8), CLASSES, rotation=60, fontsize=7)
+ax[1].set_yticks(range(8), CLASSES, fontsize=7)
+ax[1].set_title(f"confusion, held-out acc {acc:.3f}", fontsize=9)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# The factorised encoder learns six of the eight classes well, but — like the divided TimeSformer of
+# 26.3.2 — it leaves **rotate cw vs ccw** close to chance (the per-class line above). Its spatial
+# transformer squeezes each 2-frame slot into one summary vector *before* anything compares slots.
+# Moving, scaling and appearing change what the summaries hold (where the actor is, how big, whether
+# it is there), so reading the summaries in order is enough for them; the sense of a rotation lives
+# in how the bar's end crosses from patch to patch, and that has to survive the squeeze. Joint
+# attention (26.3.2), which compares every token with every other one, is the model here that learns
+# it. ViViT's paper reports the same kind of trade at scale: the factorised encoder slightly below the
+# unfactorised model on Kinetics-400 (78.4 % vs 79.9 %) for far fewer FLOPs.
 
 # %% [markdown]
 # ## Exercise

@@ -126,6 +126,24 @@ space      0.158         0.489 (exactly 0.5 on      167     129       101       
 =========  ============  =========================  ======  ========  ==========  =====
 
 The divided model still confuses rotate cw / ccw (see above); it is not the recipe's model.
+
+**Is it TimeSformer's zero start of ``temporal_fc``?** With ``temporal_fc`` at zero no gradient
+reaches the temporal attention at step 0 (tested). Diagnostic (``SHIPPED["rotate_move_*"]``): the
+divided model on move + rotate only (4 classes), 1,200 steps, zero start vs a random start with
+std 0.02 (``--temporal-fc-std``), 800 held-out clips of those classes (63 CPU s + 32 s rendering
+each):
+
+==================  =============  =============  ===========================
+temporal_fc start   seed 0         seed 1         rotation clips right (0 / 1)
+==================  =============  =============  ===========================
+zero (TimeSformer)  0.694          0.703          0.43 / 0.46
+random, std 0.02    0.674          0.709          0.41 / 0.46
+==================  =============  =============  ===========================
+
+Move is learned (0.94-0.96) and rotation stays at chance either way, and the zero-started
+``temporal_fc`` has the same norm as the random one by step 200 (2.41 vs 2.42, seed 0; the
+history's ``temporal_fc_norm``). The zero start is not the cause: what divided attention can
+compare (the same position across frames) is.
 """
 
 from __future__ import annotations
@@ -147,14 +165,15 @@ WEIGHTS = Path(__file__).resolve().parents[1] / "companion" / "weights"
 #: machine; ``workers=1`` renders the clips in a second process (the second core) while the main
 #: process trains on one PyTorch thread. ``cpu_budget_s`` (off) would stop early by CPU time.
 STREAM_FIT = dict(steps=5000, clips_per_step=16, lr=2e-3, weight_decay=0.05, warmup_steps=100,
-                  reverse=True, mirror=False, seed=0, train_seed=1, workers=1, cpu_budget_s=None)
+                  reverse=True, mirror=False, seed=0, train_seed=1, workers=1, cpu_budget_s=None,
+                  temporal_lr_mult=1.0)
 VAL = dict(n_val=800, val_seed=2)
 
 
-def _model_cfg() -> dict:
+def _model_cfg(**changes) -> dict:
     from companion.models.timesformer import ACTIONS_MODEL
 
-    return {**ACTIONS_MODEL, **MODEL_CHANGES}
+    return {**ACTIONS_MODEL, **MODEL_CHANGES, **changes}
 
 
 #: The model: ``companion.models.timesformer.ACTIONS_MODEL`` with these changes (see the docstring).
@@ -164,14 +183,43 @@ MODEL_CHANGES: dict = dict(num_frames=6, depth=1, mlp_ratio=2.0, qk_std=0.15)
 #: for comparison and the space-only control, all with the same body and stream.
 KINDS = ("joint", "divided", "space")
 
+#: The shipped models: name -> (changes to the model config, changes to ``STREAM_FIT``). The first
+#: three are the 8-class models of the notebook; the two ``rotate_move_*`` models are the divided
+#: model's diagnostic: the first four classes only (move left / right, rotate cw / ccw), 1,200 steps,
+#: with TimeSformer's zero start of ``temporal_fc`` and with a random start of std 0.02 (that of every
+#: other linear layer).
+SHIPPED: dict = {
+    "joint": ({}, {}),
+    "divided": ({}, {}),
+    "space": ({}, {}),
+    "rotate_move_zero": (dict(num_classes=4, temporal_fc_std=0.0), dict(steps=1200)),
+    "rotate_move_fc002": (dict(num_classes=4, temporal_fc_std=0.02), dict(steps=1200)),
+}
+
+
+def kind_of(name: str) -> str:
+    """The attention kind of a shipped model name (the ``rotate_move_*`` models are divided)."""
+    if name not in SHIPPED:
+        raise ValueError(f"unknown shipped model {name!r}; accepted: {sorted(SHIPPED)}")
+    return "divided" if name.startswith("rotate_move") else name
+
 
 def val_clips(cfg: dict | None = None, n_val: int = VAL["n_val"]):
-    """The held-out clips (seed 2) at the recipe's frame count and size, cached."""
+    """The held-out clips (seed 2) at the recipe's frame count and size, cached. A model with
+    ``num_classes`` < 8 sees the first ``num_classes`` classes (e.g. 4: move and rotate)."""
     from companion.synthetic.actions import ActionClips
 
     cfg = cfg or _model_cfg()
     return ActionClips(n_val, seed=VAL["val_seed"], num_frames=cfg["num_frames"], size=cfg["img_size"],
-                       cache=True)
+                       classes=_classes(cfg), cache=True)
+
+
+def _classes(cfg: dict):
+    """The class subset of a config: ``None`` (all 8) or the first ``num_classes`` (whole reversal pairs)."""
+    n = int(cfg["num_classes"])
+    if n % 2 or not 2 <= n <= 8:
+        raise ValueError(f"num_classes must be 2, 4, 6 or 8 (whole reversal pairs), got {n}")
+    return None if n == 8 else list(range(n))
 
 
 class _StepBatches(torch.utils.data.Sampler):
@@ -194,11 +242,14 @@ def _stack(items):
 
 def train_stream(attention: str = "joint", *, steps: int | None = None, max_clips: int | None = None,
                  cpu_budget_s: float | None = None, n_val: int = VAL["n_val"], progress: bool = True,
-                 curve_every: int = 200, n_curve: int = 200, threads: int | None = 1, **overrides):
+                 curve_every: int = 200, n_curve: int = 200, threads: int | None = 1,
+                 model_changes: dict | None = None, build=None, model_cfg: dict | None = None,
+                 **overrides):
     """Train on a stream of fresh clips for ``steps`` steps (fewer if ``max_clips`` clips run out
     first, or ``cpu_budget_s`` CPU seconds of the main process pass), cosine lr over the steps.
     With ``workers=1`` a second process renders the clips. Returns ``(model, history, report)``;
-    the report has the wall time and the CPU seconds of both processes."""
+    the report has the wall time and the CPU seconds of both processes. ``build(cfg)`` and
+    ``model_cfg`` train another model on the same stream (ViViT: ``scripts/train_vivit_actions.py``)."""
     import resource
 
     from companion.config import seed_everything
@@ -212,29 +263,37 @@ def train_stream(attention: str = "joint", *, steps: int | None = None, max_clip
     for key, value in (("steps", steps), ("cpu_budget_s", cpu_budget_s)):
         if value is not None:
             fit[key] = value
-    cfg = _model_cfg()
+    cfg = dict(model_cfg) if model_cfg is not None else _model_cfg(**(model_changes or {}))
     seed_everything(fit["seed"])
     children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    model = timesformer(attention=attention, **cfg)
+    model = build(cfg) if build is not None else timesformer(attention=attention, **cfg)
     k, warm, budget = fit["clips_per_step"], fit["warmup_steps"], fit["cpu_budget_s"]
     fresh = k // 2 if fit["mirror"] else k   # mirroring makes the other half of the step's clips
     n_steps = int(fit["steps"]) if max_clips is None else min(int(fit["steps"]), int(max_clips) // fresh)
     stream = ActionClips(max(1, n_steps * fresh), seed=fit["train_seed"], num_frames=cfg["num_frames"],
+                         classes=_classes(cfg),
                          size=cfg["img_size"])
     val = val_clips(cfg, n_val)
     curve = torch.utils.data.Subset(val, range(min(n_curve, len(val))))
     partner = torch.arange(cfg["num_classes"])
     for a, b in REVERSAL_PAIRS:
-        partner[a], partner[b] = b, a
+        if b < cfg["num_classes"]:
+            partner[a], partner[b] = b, a
     mirrored = mirror_labels()
-    opt = torch.optim.AdamW(model.parameters(), lr=fit["lr"], weight_decay=fit["weight_decay"])
+    # the temporal path (temporal attention, temporal_fc, its norm, the temporal position table)
+    # may get a larger learning rate: ``temporal_lr_mult``
+    temporal = [p for n, p in model.named_parameters() if "temporal" in n]
+    rest = [p for n, p in model.named_parameters() if "temporal" not in n]
+    groups = [dict(params=rest, mult=1.0)] + ([dict(params=temporal, mult=float(fit["temporal_lr_mult"]))]
+                                              if temporal else [])
+    opt = torch.optim.AdamW(groups, lr=fit["lr"], weight_decay=fit["weight_decay"])
     perm = torch.randperm(len(stream), generator=torch.Generator().manual_seed(fit["seed"]))
     workers = int(fit["workers"])
     loader = torch.utils.data.DataLoader(stream, batch_sampler=_StepBatches(perm, fresh, n_steps),
                                          collate_fn=_stack, num_workers=workers,
                                          prefetch_factor=8 if workers else None)
-    hist = dict(step=[], cpu_s=[], train_loss=[], val_acc=[])
+    hist = dict(step=[], cpu_s=[], train_loss=[], val_acc=[], temporal_fc_norm=[])
     run_loss, step, stopped = 0.0, 0, "steps"
     batches = iter(loader)
     for step in range(n_steps):
@@ -244,7 +303,7 @@ def train_stream(attention: str = "joint", *, steps: int | None = None, max_clip
         frac = (step - warm) / max(1, n_steps - warm)
         lr = fit["lr"] * (step + 1) / warm if step < warm else fit["lr"] * 0.5 * (1 + math.cos(math.pi * min(1.0, frac)))
         for group in opt.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group["mult"]
         x, y = next(batches)
         if fit["mirror"]:      # a clip mirrored left-right IS a clip of the mirrored class
             x, y = torch.cat([x, x.flip(-1)]), torch.cat([y, mirrored[y]])
@@ -262,6 +321,8 @@ def train_stream(attention: str = "joint", *, steps: int | None = None, max_clip
             hist["cpu_s"].append(round(time.process_time() - cpu0, 1))
             hist["train_loss"].append(round(run_loss / curve_every, 4))
             hist["val_acc"].append(round(float((lg.argmax(1) == lb).float().mean()), 4))
+            if attention == "divided":   # how far the temporal path has opened (0 at a zero start)
+                hist["temporal_fc_norm"].append(round(float(sum(b.temporal_fc.weight.detach().norm() for b in model.blocks)), 4))
             run_loss = 0.0
             if progress:
                 print(f"  {attention} step {step + 1}: {hist['cpu_s'][-1]} CPU s, "
@@ -298,11 +359,12 @@ def mirror_labels():
     return torch.tensor([CLASSES.index(swap.get(c, c)) for c in CLASSES])
 
 
-def load_shipped(kind: str):
-    """The shipped model of ``kind`` (``"joint"`` / ``"divided"`` / ``"space"``) and its checkpoint dict."""
+def load_shipped(name: str):
+    """The shipped model ``name`` (a key of :data:`SHIPPED`) in eval mode, and its checkpoint dict."""
     from companion.models.timesformer import timesformer
 
-    ckpt = torch.load(WEIGHTS / f"timesformer_actions_{kind}.pt", weights_only=False)
+    kind = kind_of(name)
+    ckpt = torch.load(WEIGHTS / f"timesformer_actions_{name}.pt", weights_only=False)
     model = timesformer(attention=kind, **ckpt["model"])
     model.load_state_dict(ckpt["state_dict"])
     return model.eval(), ckpt
@@ -310,25 +372,42 @@ def load_shipped(kind: str):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--attention", choices=[*KINDS, "all"], default="all")
+    ap.add_argument("--attention", choices=[*SHIPPED, "all"], default="all",
+                    help="which shipped model to train (all: every one in SHIPPED)")
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--lr", type=float, default=None)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--temporal-fc-std", type=float, default=None,
+                    help="divided: start temporal_fc random with this std instead of the recipe's value")
+    ap.add_argument("--temporal-lr-mult", type=float, default=None,
+                    help="learning-rate multiplier for the temporal path")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="write the checkpoint here instead of companion/weights/timesformer_actions_<attention>.pt")
+    ap.add_argument("--num-classes", type=int, default=None,
+                    help="train on the first N classes only (4 = move and rotate: the diagnostic of the divided model)")
     ap.add_argument("--no-save", action="store_true")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
-    kinds = list(KINDS) if args.attention == "all" else [args.attention]
-    for kind in kinds:
-        extra = {key: value for key, value in (("lr", args.lr), ("seed", args.seed), ("workers", args.workers))
+    names = list(SHIPPED) if args.attention == "all" else [args.attention]
+    for name in names:
+        kind = kind_of(name)
+        extra = {key: value for key, value in (("lr", args.lr), ("seed", args.seed), ("workers", args.workers),
+                                               ("temporal_lr_mult", args.temporal_lr_mult))
                  if value is not None}
+        changes, fit_changes = dict(SHIPPED[name][0]), dict(SHIPPED[name][1])
+        extra = {**fit_changes, **extra}
+        if args.temporal_fc_std is not None:
+            changes["temporal_fc_std"] = args.temporal_fc_std
+        if args.num_classes is not None:
+            changes["num_classes"] = args.num_classes
         model, hist, report = train_stream(kind, steps=args.steps, threads=args.threads,
-                                           progress=not args.quiet, **extra)
+                                           progress=not args.quiet, model_changes=changes, **extra)
         print(json.dumps({k: v for k, v in report.items() if k != "confusion"}), flush=True)
         if not args.no_save:
             WEIGHTS.mkdir(exist_ok=True)
-            path = WEIGHTS / f"timesformer_actions_{kind}.pt"
+            path = args.out or WEIGHTS / f"timesformer_actions_{name}.pt"
             torch.save({"state_dict": model.state_dict(), "model": report["model"], "history": hist,
                         "report": report}, path)
             print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)", flush=True)

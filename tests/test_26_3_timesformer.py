@@ -242,3 +242,53 @@ def test_stream_recipe_is_a_function_of_the_seed_not_of_the_worker():
     assert any(not torch.equal(a, c) for a, c in zip(inline.state_dict().values(), other.state_dict().values()))
     limited, _, rep2 = recipe.train_stream("joint", workers=0, max_clips=32, **kw)
     assert rep2["steps"] == 2   # max_clips caps the steps (16 fresh clips a step)
+
+
+def test_zero_start_blocks_every_gradient_to_the_temporal_attention():
+    """The measurement behind the divided model's fix: with TimeSformer's zero start the temporal
+    attention gets exactly zero gradient at step 0 (its output is multiplied by temporal_fc = 0);
+    with ``temporal_fc_std`` > 0 it learns from the first step. The default keeps the zero start."""
+    clip, y = torch.rand(4, 3, 4, 32, 32), torch.tensor([0, 1, 2, 3])
+    grads = {}
+    for std in (0.0, 0.02):
+        torch.manual_seed(0)
+        m = timesformer(attention="divided", temporal_fc_std=std, **KW)
+        nn.functional.cross_entropy(m(clip), y).backward()
+        grads[std] = [float(b.temporal_attn.qkv.weight.grad.abs().max()) for b in m.blocks]
+        fc = m.blocks[0].temporal_fc.weight
+        assert (fc.abs().sum() == 0) == (std == 0.0)
+        if std:
+            assert 0.01 < float(fc.detach().std()) < 0.03 and float(fc.detach().abs().max()) <= 2 * std + 1e-7
+        assert float(m.blocks[0].attn.qkv.weight.grad.abs().max()) > 0    # the spatial path always learns
+    assert grads[0.0] == [0.0, 0.0] and min(grads[0.02]) > 0
+    assert timesformer(attention="divided", **KW).blocks[0].temporal_fc.weight.abs().sum() == 0
+    with pytest.raises(ValueError, match="temporal_fc_std"):
+        timesformer(attention="divided", temporal_fc_std=-0.1, **KW)
+
+
+def test_shipped_timesformers_reproduce_their_stated_accuracy():
+    """Notebook 26_3_2 prints each shipped model's held-out accuracy (800 clips, seed 2) next to
+    the figure stored in its checkpoint; re-scoring must give that figure (one clip of slack for
+    float summation order) and the stored confusion matrix's trace. The notebook's prose rests on
+    the diagnostic pair: rotation at chance with either start of temporal_fc, move learned."""
+    from companion.training import predict
+
+    recipe = _stream_recipe()
+    for name in recipe.SHIPPED:
+        model, ckpt = recipe.load_shipped(name)
+        val = recipe.val_clips(ckpt["model"])        # the rotate_move models: their four classes
+        logits, labels = predict(model, val, batch_size=200)
+        acc = float((logits.argmax(1) == labels).float().mean())
+        rep = ckpt["report"]
+        assert rep["n_val"] == len(val) == 800
+        assert abs(acc - rep["held_out_acc"]) <= 1 / 800 + 1e-9, (name, acc, rep["held_out_acc"])
+        conf = torch.tensor(rep["confusion"])
+        assert abs(conf.trace().item() / conf.sum().item() - rep["held_out_acc"]) < 1e-9
+        assert ckpt["history"]["step"][-1] == rep["steps"]
+        if name.startswith("rotate_move"):
+            conf = torch.tensor(rep["confusion"], dtype=torch.float64)
+            assert conf.shape == (4, 4)
+            assert (conf[0, 0] + conf[1, 1]) / conf[:2].sum() > 0.9            # move: learned
+            assert abs((conf[2, 2] + conf[3, 3]) / conf[2:].sum() - 0.5) < 0.1  # rotate: chance
+    with pytest.raises(ValueError, match="accepted"):
+        recipe.load_shipped("divided_random")

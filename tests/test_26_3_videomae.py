@@ -116,3 +116,38 @@ def test_bad_inputs():
         m(torch.rand(1, 3, 8, 32, 32), torch.zeros(1, 64))
     with pytest.raises(ValueError, match="expected"):
         m(torch.rand(1, 3, 8, 32, 32), torch.zeros(1, 60, dtype=torch.bool))
+
+
+def test_linear_probe_known_answers():
+    from companion.models.videomae import linear_probe
+
+    g = torch.Generator().manual_seed(0)
+    centres = torch.randn(4, 6, generator=g) * 5
+    y = torch.arange(40) % 4
+    x = centres[y] + 0.1 * torch.randn(40, 6, generator=g)
+    yt = torch.arange(20) % 4
+    xt = centres[yt] + 0.1 * torch.randn(20, 6, generator=g)
+    assert linear_probe(x, y, xt, yt, num_classes=4) == 1.0            # separable: perfect
+    noise = torch.randn(40, 6, generator=g)                             # features carry no label
+    acc = linear_probe(noise, y, torch.randn(400, 6, generator=g), torch.arange(400) % 4, num_classes=4)
+    assert acc < 0.4
+    assert linear_probe(x, y, xt, yt, num_classes=4) == linear_probe(x, y, xt, yt, num_classes=4)  # deterministic
+    with pytest.raises(ValueError, match="features"):
+        linear_probe(x, y, xt[:, :3], yt, num_classes=4)
+    with pytest.raises(ValueError, match="same length"):
+        linear_probe(x, y[:5], xt, yt, num_classes=4)
+
+
+def test_encoder_features_are_the_classifier_input():
+    from companion.models.videomae import encoder_features
+    from companion.synthetic.actions import ActionClips
+
+    torch.manual_seed(0)
+    clf = videomae_classifier(num_classes=8, **{k: KW[k] for k in ("num_frames", "img_size", "patch_size",
+                                                                     "tubelet_size", "dim", "depth", "heads")}).eval()
+    ds = ActionClips(5, seed=3, num_frames=8, size=32)
+    feats, labels = encoder_features(clf.encoder, ds, batch_size=2)
+    clips = torch.stack([ds[i][0] for i in range(5)])
+    with torch.no_grad():
+        torch.testing.assert_close(clf.head(clf.fc_norm(feats)), clf(clips), rtol=1e-5, atol=1e-5)
+    assert labels.tolist() == [ds[i][1] for i in range(5)]

@@ -12,7 +12,10 @@
 
 The temporal parts start at zero (``temporal_fc`` weight and bias, the temporal position
 table), so an untrained divided model is *exactly* the space-only model on a clip of one repeated
-frame: image-pretrained ViT weights can be loaded and training starts from the image model.
+frame: image-pretrained ViT weights can be loaded and training starts from the image model. The
+price: at step 0 no gradient reaches the temporal attention (its output is multiplied by the zero
+``temporal_fc``). ``temporal_fc_std > 0`` starts ``temporal_fc`` random instead (measured on the
+rotate/move diagnostic of ``scripts/train_timesformer_actions.py``).
 
 Token layout: ``[cls, (t=0, patches row-major), (t=1, ...), ...]`` — shape ``(B, 1 + T N, D)``.
 """
@@ -91,7 +94,7 @@ class TimeSformer(nn.Module):
                  dim: int = 768, depth: int = 12, heads: int = 12, mlp_ratio: float = 4.0,
                  num_classes: int = 400, attention: str = "divided", backend: str = "explicit",
                  pos_std: float = 0.02, input_norm: str | None = None, pool: str = "cls",
-                 time_std: float = 0.0, qk_std: float | None = None):
+                 time_std: float = 0.0, qk_std: float | None = None, temporal_fc_std: float = 0.0):
         super().__init__()
         if input_norm not in (None, "clip"):
             raise ValueError(f"input_norm must be None or 'clip', got {input_norm!r}")
@@ -120,10 +123,15 @@ class TimeSformer(nn.Module):
         self.norm = nn.LayerNorm(dim, eps=1e-6)
         self.head = nn.Linear(dim, num_classes)
         self.apply(_init_linear)
+        if temporal_fc_std < 0:
+            raise ValueError(f"temporal_fc_std must be >= 0 (0 = TimeSformer's zero start), got {temporal_fc_std!r}")
         for blk in self.blocks:  # _init_linear must not undo the zero start of temporal_fc
             if isinstance(blk, DividedBlock):
                 nn.init.zeros_(blk.temporal_fc.weight)
                 nn.init.zeros_(blk.temporal_fc.bias)
+                if temporal_fc_std:   # opt out of the zero start: the temporal path is open from step 0
+                    nn.init.trunc_normal_(blk.temporal_fc.weight, std=temporal_fc_std,
+                                          a=-2 * temporal_fc_std, b=2 * temporal_fc_std)
         if qk_std is not None:  # wider start for the query and key projections (see ACTIONS_MODEL)
             if qk_std <= 0:
                 raise ValueError(f"qk_std must be a positive std (or None for ViT's 0.02), got {qk_std!r}")
@@ -204,19 +212,22 @@ def timesformer(*, attention: str = "divided", num_frames: int = 8, img_size=224
                 dim: int = 768, depth: int = 12, heads: int = 12, num_classes: int = 400,
                 in_channels: int = 3, mlp_ratio: float = 4.0, backend: str = "explicit",
                 pos_std: float = 0.02, input_norm: str | None = None, pool: str = "cls",
-                time_std: float = 0.0, qk_std: float | None = None) -> TimeSformer:
+                time_std: float = 0.0, qk_std: float | None = None,
+                temporal_fc_std: float = 0.0) -> TimeSformer:
     """Build a :class:`TimeSformer`. Defaults are TimeSformer-Base (8 x 224^2, patch 16);
     the companion trains e.g. ``timesformer(num_frames=8, img_size=32, patch_size=8, dim=64,
     depth=2, heads=4, num_classes=6)`` on CPU. ``pos_std``: spread of the learned spatial position
     table at initialisation (0.02 as in ViT; the temporal table always starts at zero).
     ``input_norm="clip"`` standardises each clip per colour channel (over T, H, W) first — it is
     symmetric in time, so it tells the model nothing about frame order. ``pool``: classify the
-    class token (``"cls"``, TimeSformer) or the mean of the final patch tokens (``"mean"``)."""
+    class token (``"cls"``, TimeSformer) or the mean of the final patch tokens (``"mean"``).
+    ``temporal_fc_std``: 0 (default, TimeSformer) starts ``temporal_fc`` at zero, so an untrained
+    divided model is the image model; a positive std starts it random instead (divided only)."""
     return TimeSformer(num_frames=num_frames, img_size=img_size, patch_size=patch_size,
                        in_channels=in_channels, dim=dim, depth=depth, heads=heads,
                        mlp_ratio=mlp_ratio, num_classes=num_classes, attention=attention,
                        backend=backend, pos_std=pos_std, input_norm=input_norm, pool=pool,
-                       time_std=time_std, qk_std=qk_std)
+                       time_std=time_std, qk_std=qk_std, temporal_fc_std=temporal_fc_std)
 
 
 # --------------------------------------------------------------------------------------------

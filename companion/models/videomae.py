@@ -32,7 +32,7 @@ from companion.models.tubelets import SpaceTimePositionEmbedding, TubeletEmbeddi
 
 __all__ = ["tube_mask", "tube_mask_from_scores", "random_token_mask", "patchify", "unpatchify", "normalized_pixel_target",
            "VideoMAEEncoder", "VideoMAE", "VideoMAEClassifier", "videomae", "videomae_classifier",
-           "pretrain", "TINY_MAE"]
+           "pretrain", "TINY_MAE", "encoder_features", "linear_probe"]
 
 
 def _check_ratio(ratio) -> float:
@@ -345,3 +345,52 @@ def pretrain(model: VideoMAE, dataset, *, epochs: int, batch_size: int = 32, lr:
     bar.close()
     model.eval()
     return losses
+
+
+# --------------------------------------------------------------------------------------------
+# Measuring what pretraining learned: frozen features and a linear probe
+# --------------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def encoder_features(encoder: VideoMAEEncoder, dataset, batch_size: int = 100) -> tuple[torch.Tensor, torch.Tensor]:
+    """Frozen features of every clip of ``dataset``: the encoder on all tokens, averaged over tokens
+    (what :class:`VideoMAEClassifier` feeds its head), ``(len, D)``, and the labels."""
+    was = encoder.training
+    encoder.eval()
+    feats, labels = [], []
+    for i in range(0, len(dataset), batch_size):
+        items = [dataset[j] for j in range(i, min(i + batch_size, len(dataset)))]
+        feats.append(encoder(torch.stack([c for c, _ in items])).mean(dim=1))
+        labels.append(torch.tensor([int(y) for _, y in items]))
+    encoder.train(was)
+    return torch.cat(feats), torch.cat(labels)
+
+
+def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor, *,
+                 num_classes: int, weight_decay: float = 1e-3, iters: int = 200, return_pred: bool = False):
+    """Accuracy on ``test`` of a multinomial logistic regression fitted on ``train`` (features
+    standardised with the training statistics, L2 penalty ``weight_decay``, full-batch L-BFGS:
+    deterministic). The frozen-feature evaluation of self-supervised pretraining.
+    ``return_pred=True`` returns ``(accuracy, predicted test labels)``."""
+    if train_x.ndim != 2 or test_x.ndim != 2 or train_x.shape[1] != test_x.shape[1]:
+        raise ValueError(f"features must be (n, D) with the same D, got {tuple(train_x.shape)} and {tuple(test_x.shape)}")
+    if len(train_x) != len(train_y) or len(test_x) != len(test_y) or len(train_x) == 0:
+        raise ValueError("features and labels must be non-empty and have the same length")
+    mean, std = train_x.mean(0), train_x.std(0, unbiased=False) + 1e-6
+    xs, xt = (train_x - mean) / std, (test_x - mean) / std
+    w = torch.zeros(xs.shape[1], num_classes, requires_grad=True)
+    b = torch.zeros(num_classes, requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=iters, history_size=20, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = F.cross_entropy(xs @ w + b, train_y) + weight_decay * (w * w).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    with torch.no_grad():
+        pred = (xt @ w + b).argmax(1)
+    acc = float((pred == test_y).float().mean())
+    return (acc, pred) if return_pred else acc

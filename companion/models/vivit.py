@@ -37,14 +37,20 @@ class ViViT(nn.Module):
                  in_channels: int = 3, dim: int = 768, spatial_depth: int = 12,
                  temporal_depth: int = 4, heads: int = 12, mlp_ratio: float = 4.0,
                  num_classes: int = 400, backend: str = "explicit",
-                 init_from: nn.Conv2d | None = None):
+                 init_from: nn.Conv2d | None = None, pos_std: float = 0.02,
+                 input_norm: str | None = None, pool: str = "cls"):
         super().__init__()
+        if input_norm not in (None, "clip"):
+            raise ValueError(f"input_norm must be None or 'clip', got {input_norm!r}")
+        if pool not in ("cls", "mean"):
+            raise ValueError(f"pool must be 'cls' or 'mean', got {pool!r}")
+        self.input_norm, self.pool = input_norm, pool
         if dim % heads:
             raise ValueError(f"dim={dim} must be divisible by heads={heads}")
         t, gh, gw = token_grid(num_frames, img_size, patch_size, tubelet_size)
         self.num_frames, self.dim = num_frames, dim
         self.patch_embed = TubeletEmbedding(in_channels, dim, patch_size, tubelet_size)
-        self.pos = SpaceTimePositionEmbedding(t, (gh, gw), dim, temporal_init="none")
+        self.pos = SpaceTimePositionEmbedding(t, (gh, gw), dim, temporal_init="none", std=pos_std)
         self.spatial_cls = nn.Parameter(torch.zeros(1, 1, dim))
         self.temporal_cls = nn.Parameter(torch.zeros(1, 1, dim))
         self.temporal_pos = nn.Parameter(torch.zeros(1, t, dim))
@@ -67,13 +73,17 @@ class ViViT(nn.Module):
 
     def slot_features(self, x: torch.Tensor) -> torch.Tensor:
         """Per-time-slot summaries ``(B, T', D)`` from the spatial transformer."""
+        if self.input_norm == "clip":   # standardise each clip per channel, as TimeSformer's option
+            self.patch_embed.grid(x)
+            x = (x - x.mean((2, 3, 4), keepdim=True)) / (x.std((2, 3, 4), keepdim=True) + 1e-6)
         tokens = self.patch_embed(x)                                     # (B, T', N, D)
         b, t, n, d = tokens.shape
         tokens = self.pos(tokens, self.patch_embed.grid(x)[1:])
         z = torch.cat([self.spatial_cls.expand(b * t, 1, d), tokens.reshape(b * t, n, d)], dim=1)
         for blk in self.spatial:
             z = blk(z)
-        return self.spatial_norm(z[:, 0]).reshape(b, t, d)
+        summary = z[:, 1:].mean(dim=1) if self.pool == "mean" else z[:, 0]
+        return self.spatial_norm(summary).reshape(b, t, d)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         s = self.slot_features(x)
@@ -82,7 +92,7 @@ class ViViT(nn.Module):
                       dim=1)
         for blk in self.temporal:
             z = blk(z)
-        return self.norm(z)[:, 0]
+        return self.norm(z)[:, 1:].mean(dim=1) if self.pool == "mean" else self.norm(z)[:, 0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.forward_features(x))
@@ -106,9 +116,14 @@ class ViViT(nn.Module):
 def vivit(*, num_frames: int = 16, img_size=224, patch_size=16, tubelet_size: int = 2,
           dim: int = 768, spatial_depth: int = 12, temporal_depth: int = 4, heads: int = 12,
           num_classes: int = 400, in_channels: int = 3, mlp_ratio: float = 4.0,
-          backend: str = "explicit", init_from: nn.Conv2d | None = None) -> ViViT:
-    """Build a factorised-encoder :class:`ViViT` (defaults: ViViT-B/16x2 FE, 12 spatial + 4 temporal)."""
+          backend: str = "explicit", init_from: nn.Conv2d | None = None, pos_std: float = 0.02,
+          input_norm: str | None = None, pool: str = "cls") -> ViViT:
+    """Build a factorised-encoder :class:`ViViT` (defaults: ViViT-B/16x2 FE, 12 spatial + 4 temporal).
+    ``pos_std``, ``input_norm="clip"`` and ``pool="mean"`` (summaries and the final feature are means
+    of tokens instead of class tokens) mean what they mean for
+    :func:`~companion.models.timesformer.timesformer` (the small-data settings of the companion)."""
     return ViViT(num_frames=num_frames, img_size=img_size, patch_size=patch_size,
                  tubelet_size=tubelet_size, in_channels=in_channels, dim=dim,
                  spatial_depth=spatial_depth, temporal_depth=temporal_depth, heads=heads,
-                 mlp_ratio=mlp_ratio, num_classes=num_classes, backend=backend, init_from=init_from)
+                 mlp_ratio=mlp_ratio, num_classes=num_classes, backend=backend, init_from=init_from,
+                 pos_std=pos_std, input_norm=input_norm, pool=pool)
