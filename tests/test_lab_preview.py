@@ -1,5 +1,6 @@
 """``--preview``: one frame with the line, its 'in' arrow and a labelled grid, nothing counted."""
 
+import cv2
 import numpy as np
 import pytest
 
@@ -42,3 +43,23 @@ def test_cli_preview_writes_one_png_and_counts_nothing(tmp_path, capsys):
     assert "preview of frame 5" in text and "'in'" in text and "--line" in text
     assert main(["--video", str(video), "--out", str(out), "--preview", "99"]) == 2
     assert "outside the video" in capsys.readouterr().err
+
+
+def test_preview_never_replaces_a_foreign_preview_png(tmp_path):
+    """A preview.png the lab did not write is refused; the lab's own is replaced."""
+    from companion.lab.cli import main
+    from companion.synthetic.street import make_street_scene
+
+    video = tmp_path / "v.mp4"
+    make_street_scene(seed=0, num_frames=12, size=(192, 144), num_people=2).write_video(video)
+    out = tmp_path / "out"
+    out.mkdir()
+    mine = out / "preview.png"
+    mine.write_bytes(b"my own picture")
+    assert main(["--video", str(video), "--out", str(out), "--preview", "3"]) == 2
+    assert mine.read_bytes() == b"my own picture"
+    mine.unlink()
+    assert main(["--video", str(video), "--out", str(out), "--preview", "3"]) == 0
+    first = mine.read_bytes()
+    assert main(["--video", str(video), "--out", str(out), "--preview", "4"]) == 0
+    assert cv2.imread(str(mine)) is not None and mine.read_bytes() != first

@@ -88,28 +88,46 @@ def _ground_truth(scene, line, frames: int, min_frames: int) -> dict:
 PREVIEW_MARK = "companion-lab-preview"
 
 
-def _write_preview(rgb, out_dir: Path) -> Path:
-    """Write ``preview.png`` atomically; never replace a file that a preview did not write."""
-    import os
+def _png_chunks(data: bytes):
+    """(type, payload) of each chunk of a PNG file's bytes (empty if it is not a PNG)."""
+    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return
+    i = 8
+    while i + 8 <= len(data):
+        n = int.from_bytes(data[i:i + 4], "big")
+        yield data[i + 4:i + 8], data[i + 8:i + 8 + n]
+        i += 12 + n
 
-    from PIL import Image, PngImagePlugin
+
+def _write_preview(rgb, out_dir: Path) -> Path:
+    """Write ``preview.png`` atomically; never replace a file that a preview did not write.
+
+    The PNG carries a ``Software`` text chunk naming the lab's preview, which is how a later
+    ``--preview`` knows the file is its own."""
+    import os
+    import zlib
+
+    import cv2
 
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "preview.png"
     if path.is_symlink() or path.is_dir():
         raise ValueError(f"--preview: {path} is a link or a folder; choose another --out folder")
     if path.exists():
-        try:
-            ours = Image.open(path).text.get("Software") == PREVIEW_MARK
-        except Exception:  # not a PNG at all
-            ours = False
-        if not ours:
+        mark = b"Software\x00" + PREVIEW_MARK.encode()
+        if not any(t == b"tEXt" and c == mark for t, c in _png_chunks(path.read_bytes())):
             raise ValueError(f"--preview: {path} exists and was not written by --preview; "
                              "move it away or choose another --out folder")
-    info = PngImagePlugin.PngInfo()
-    info.add_text("Software", PREVIEW_MARK)
+    ok, png = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise ValueError("--preview: could not encode the preview frame as PNG")
+    png = png.tobytes()
+    payload = b"Software\x00" + PREVIEW_MARK.encode()
+    chunk = (len(payload).to_bytes(4, "big") + b"tEXt" + payload
+             + zlib.crc32(b"tEXt" + payload).to_bytes(4, "big"))
+    head = 8 + 12 + int.from_bytes(png[8:12], "big")  # signature + IHDR: text goes right after
     tmp = path.with_name(".preview.png.part")
-    Image.fromarray(rgb).save(tmp, format="PNG", pnginfo=info)
+    tmp.write_bytes(png[:head] + chunk + png[head:])
     os.replace(tmp, path)
     return path
 
