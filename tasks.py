@@ -155,7 +155,7 @@ def cmd_test(args: list[str]) -> int:
                OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
     workers = os.environ.get("COMPANION_TEST_WORKERS", "2")
     cmd = [py, "-m", "pytest", "tests", "notebooks", "--nbmake", "--nbmake-timeout=600", "--durations=15",
-           "-n", workers, "-p", "no:cacheprovider", *args]
+           "-n", workers, "--dist", "loadgroup", "-p", "no:cacheprovider", *args]
     say("running: " + " ".join(str(c) for c in cmd[1:]))
     code = run(cmd, cwd=ROOT, env=env)
     if code == 5:

@@ -21,7 +21,8 @@ What it does, top to bottom:
    the package re-runs everything. Notebooks run with ``COMPANION_HEADLESS=1`` (no widget front
    end: explorers draw their static figure) and the inline matplotlib backend.
 
-The HTML lands in ``build/book/<mode>/html`` (git-ignored); open ``index.html``.
+The HTML lands in ``build/book/<mode>/html`` (git-ignored; open ``index.html``), the executed
+notebooks in ``build/book/<mode>/executed`` (what book/check.py compares each page against).
 """
 
 from __future__ import annotations
@@ -162,7 +163,7 @@ def vendor(static: Path) -> None:
                 raise SystemExit("npm is needed once to fetch the book's browser assets "
                                  "(MathJax, require.js, the widget manager): apt-get install npm")
             print(f"[book] npm pack {pkg['spec']}", flush=True)
-            subprocess.run([npm, "pack", pkg["spec"], "--pack-destination", str(cache)], check=True,
+            subprocess.run([npm, "pack", pkg["spec"], "--pack-destination", str(cache), "--loglevel=error"], check=True,
                            stdout=subprocess.DEVNULL)
         got = _integrity(tgz)
         if got != pkg["integrity"]:
@@ -209,8 +210,25 @@ def build(fast: bool, jobs: int = 1) -> Path:
     code = subprocess.call(cmd, cwd=ROOT, env=env)
     if code:
         raise SystemExit(f"sphinx-build failed (exit {code}); see the messages above")
+    export_executed(base / "src", cache, base / "executed")
     print(f"[book] built {html.relative_to(ROOT)}/index.html in {time.perf_counter() - t0:.0f} s", flush=True)
     return html
+
+
+def export_executed(src: Path, cache_path: Path, dest: Path) -> None:
+    """Write each notebook as executed (its outputs from the execution cache) to ``dest``: what
+    the browser check counts a page's figures, tables and animations against. (myst-nb's own
+    jupyter_execute copy lacks the outputs of notebooks it took from the cache.)"""
+    import nbformat
+    from jupyter_cache import get_cache
+
+    cache = get_cache(str(cache_path))
+    dest.mkdir(parents=True, exist_ok=True)
+    for old in dest.glob("*.ipynb"):
+        old.unlink()
+    for nb_path in sorted(src.glob("*.ipynb")):
+        _, merged = cache.merge_match_into_notebook(nbformat.read(nb_path, as_version=4))
+        nbformat.write(merged, dest / nb_path.name)
 
 
 def main(argv: list[str] | None = None) -> int:

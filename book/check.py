@@ -2,7 +2,7 @@
 """Open a built book in headless Chromium and list everything wrong with it.
 
     python book/check.py build/book/fast/html                 # exit 1 and list the problems
-    python book/check.py build/book/fast/html --shots DIR 26_1_4_sampling lab ...   # + screenshots
+    python book/check.py build/book/fast/html --shots DIR 26_1_4_sampling#explore lab ...  # + screenshots
 
 Debian's Chromium (/usr/bin/chromium) is driven by the ``playwright`` package (no browser
 download); the site is served on 127.0.0.1. For every page it reports:
@@ -13,7 +13,7 @@ download); the site is served on 127.0.0.1. For every page it reports:
 * an image that did not load (``naturalWidth == 0``);
 * an internal link whose target page, or ``#anchor`` in it, does not exist;
 * a notebook page that shows fewer figures, tables, animations or widgets than its executed
-  notebook (``<build>/jupyter_execute/<page>.ipynb``) produced; a chapter page that does not
+  notebook (``<build>/executed/<page>.ipynb``, written by book/build.py) produced; a chapter page that does not
   link every notebook of its chapter (from book/build.py's chapter map).
 """
 
@@ -50,6 +50,12 @@ _COUNT_JS = """() => {
               .map(i => i.getAttribute('src') || '(no src)'),
     links: [...document.querySelectorAll('a[href]')].map(a => a.getAttribute('href')),
   };
+}"""
+
+
+_WIDGETS_DONE_JS = """() => {
+  const views = document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]');
+  return views.length === 0 || [...views].every(s => s.parentElement.querySelector('.jupyter-widgets'));
 }"""
 
 
@@ -108,11 +114,14 @@ def check_site(html_dir: Path, pages: list[str] | None = None, *, executed: Path
                shots: Path | None = None, shot_pages: tuple[str, ...] = ()) -> list[str]:
     """Every problem found on the site's pages (all ``*.html`` at the top, or ``pages``), as lines
     ``page: what``. ``executed`` is the folder of executed notebooks (default: the build's
-    ``jupyter_execute`` beside ``html_dir``). Screenshots of ``shot_pages`` go to ``shots``."""
+    ``executed`` beside ``html_dir``). Screenshots of ``shot_pages`` go to ``shots``."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     html_dir = Path(html_dir).resolve()
-    executed = Path(executed) if executed else html_dir.parent / "jupyter_execute"
+    executed = Path(executed) if executed else html_dir.parent / "executed"
+    if not executed.is_dir():
+        return [f"{executed}: no executed notebooks to compare the pages with (build with book/build.py)"]
     names = sorted(p.stem for p in html_dir.glob("*.html")) if pages is None else list(pages)
     if not names:
         return [f"{html_dir}: no pages"]
@@ -146,7 +155,12 @@ def check_site(html_dir: Path, pages: list[str] | None = None, *, executed: Path
                            lambda route: route.abort() if urlparse(route.request.url).scheme in
                            ("http", "https", "ws", "wss") else route.continue_())
                 page.goto(base + name + ".html", wait_until="networkidle")
-                page.wait_for_timeout(300)
+                try:  # the widget manager renders after load: wait for it (or time out and report)
+                    page.wait_for_function(_WIDGETS_DONE_JS, timeout=15000)
+                except PlaywrightTimeout:
+                    pass
+                page.wait_for_load_state("networkidle")
+                page.wait_for_timeout(500)  # late console errors (fonts, favicon) still land
                 seen = page.evaluate(_COUNT_JS)
                 found += [f"missing image: {src}" for src in seen["broken"]]
                 for href in seen["links"]:
@@ -162,9 +176,13 @@ def check_site(html_dir: Path, pages: list[str] | None = None, *, executed: Path
                     missing = [s for s in chapter_nbs[name] if s not in linked]
                     if missing:
                         found.append(f"chapter page does not link its notebooks {missing}")
-                if shots is not None and name in shot_pages:
+                for shot in (s for s in shot_pages if s.split("#")[0] == name and shots is not None):
                     shots.mkdir(parents=True, exist_ok=True)
-                    page.screenshot(path=str(shots / f"{name}.png"), full_page=False)
+                    page.set_viewport_size({"width": 1280, "height": 1500})
+                    if "#" in shot:  # "page#anchor": the part of the page at that heading
+                        page.locator(f"[id='{shot.split('#')[1]}']").first.scroll_into_view_if_needed()
+                        page.evaluate("() => window.scrollBy(0, document.querySelector('header') ? -70 : 0)")
+                    page.screenshot(path=str(shots / f"{shot.replace('#', '--')}.png"))
                 problems += [f"{name}.html: {f}" for f in dict.fromkeys(found)]
                 page.close()
         finally:
@@ -195,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("html", type=Path)
     ap.add_argument("--shots", type=Path, help="folder for screenshots of the pages named after it")
     ap.add_argument("shot_pages", nargs="*")
-    args = ap.parse_args(argv)
+    args = ap.parse_intermixed_args(argv)
     problems = check_site(args.html, shots=args.shots, shot_pages=tuple(args.shot_pages))
     print("\n".join(problems) or f"{args.html}: no problems")
     return 1 if problems else 0

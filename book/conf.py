@@ -27,16 +27,19 @@ nb_merge_streams = True
 companion_key = os.environ.get("COMPANION_BOOK_KEY", "")  # a change re-reads every page
 
 # --- assets: nothing from a CDN -------------------------------------------------------------------
-html_static_path = [os.environ["COMPANION_BOOK_STATIC"]] if os.environ.get("COMPANION_BOOK_STATIC") else []
+html_static_path = ["_static"] + ([os.environ["COMPANION_BOOK_STATIC"]] if os.environ.get("COMPANION_BOOK_STATIC") else [])
 mathjax_path = "vendor/mathjax/es5/tex-mml-chtml.js"
 nb_ipywidgets_js = {
     "vendor/requirejs/require.js": {},
+    "widgets-config.js": {},
     "vendor/html-manager/dist/embed-amd.js": {"data-jupyter-widgets-cdn": "_static/vendor/npm/"},
 }
 
 # --- look -----------------------------------------------------------------------------------------
 html_theme = "sphinx_book_theme"
 html_title = "Video Understanding — companion"
+html_favicon = "_static/favicon.svg"  # else the browser asks for /favicon.ico (a 404 in the console)
+html_context = {"default_mode": "light"}  # else the theme logs "invalid theme mode" on first visit
 html_theme_options = {
     "show_toc_level": 2,
     "use_download_button": True,
