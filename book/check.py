@@ -103,10 +103,21 @@ def _anchors(html_file: Path) -> set[str]:
     return set(re.findall(r'\bid="([^"]+)"', html_file.read_text(encoding="utf-8", errors="replace")))
 
 
-def _chapter_notebooks() -> dict[str, list[str]]:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import build
+def load_book_module(name: str):
+    """book/<name>.py as a module (``companion_book_<name>``: no clash with PyPI's ``build``)."""
+    import importlib.util
 
+    full = f"companion_book_{name}"
+    if full not in sys.modules:
+        spec = importlib.util.spec_from_file_location(full, Path(__file__).resolve().parent / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[full] = module
+        spec.loader.exec_module(module)
+    return sys.modules[full]
+
+
+def _chapter_notebooks() -> dict[str, list[str]]:
+    build = load_book_module("build")
     return {ch.key: [nb.stem for nb in ch.notebooks] for ch in build.chapters()}
 
 

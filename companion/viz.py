@@ -177,6 +177,21 @@ def animate(frames: Sequence, *, fps: float = 10.0, title: str | None = None, wi
 
         anim = animation.FuncAnimation(fig, update, frames=len(frames), interval=1000.0 * step / fps,
                                        blit=True)
-        out = HTML(anim.to_jshtml(default_mode="loop"))
+        html = anim.to_jshtml(default_mode="loop")
         plt.close(fig)
-    return out
+    return HTML(_offline_controls(html))
+
+
+# matplotlib's player links Font Awesome 4 from a CDN for its button icons: offline (the book,
+# a laptop on a train) the buttons went blank. The same icon classes, drawn with text glyphs.
+_ICONS = {"minus": "\u2212", "plus": "+", "fast-backward": "|\u25c0\u25c0", "step-backward": "|\u25c0",
+          "play": "\u25b6", "pause": "\u275a\u275a", "step-forward": "\u25b6|", "fast-forward": "\u25b6\u25b6|"}
+_ICON_CSS = "<style>\n" + "".join(
+    f'.animation i.fa-{name}::before {{content: "{glyph}"; font-style: normal;}}\n' for name, glyph in _ICONS.items()
+) + ".animation i.fa-flip-horizontal {display: inline-block; transform: scaleX(-1);}\n</style>"
+
+
+def _offline_controls(html: str) -> str:
+    import re
+
+    return re.sub(r'<link rel="stylesheet"\s+href="https?://[^"]*font-awesome[^"]*">', lambda _m: _ICON_CSS, html)

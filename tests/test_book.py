@@ -18,9 +18,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "book"))
-import build  # noqa: E402  (book/build.py)
-import check  # noqa: E402  (book/check.py)
+_spec = importlib.util.spec_from_file_location("companion_book_check", ROOT / "book" / "check.py")
+check = importlib.util.module_from_spec(_spec)
+sys.modules["companion_book_check"] = check
+_spec.loader.exec_module(check)   # book/check.py
+build = check.load_book_module("build")  # book/build.py
 
 needs_browser = [
     pytest.mark.browser,
@@ -81,14 +83,14 @@ def test_cache_key_follows_the_package_and_the_mode(tmp_path, monkeypatch):
     assert build.package_key("fast") != key
 
 
-def test_expected_outputs_counts_what_a_page_must_show():
+def test_expected_outputs_counts_what_a_page_must_show(tmp_path):
     nb = {"cells": [{"cell_type": "code", "metadata": {}, "outputs": [
         {"output_type": "display_data", "data": {"image/png": "..."}},
         {"output_type": "display_data", "data": {"text/html": '<div class="animation">', "text/plain": ""}},
         {"output_type": "execute_result", "data": {"text/html": "<table></table>"}},
         {"output_type": "display_data", "data": {"application/vnd.jupyter.widget-view+json": {}}},
         {"output_type": "stream", "text": "hi"}]}]}
-    path = Path(pytest.importorskip("tempfile").mkdtemp()) / "n.ipynb"
+    path = tmp_path / "n.ipynb"
     path.write_text(json.dumps(nb))
     assert check.expected_outputs(path) == {"figures": 1, "tables": 1, "animations": 1, "widgets": 1}
 

@@ -96,6 +96,16 @@ def test_animate_stays_under_the_embed_limit_for_a_full_mode_clip():
     assert 'class="animation"' in html
 
 
+def test_animate_loads_nothing_from_the_network():
+    """matplotlib's player links Font Awesome from a CDN; the companion's draws its icons itself."""
+    import re
+
+    html = viz.animate(np.zeros((3, 24, 32, 3), np.uint8)).data
+    assert not re.search(r'(href|src)\s*=\s*"https?://', html), "the animation requests a remote file"
+    for icon in ("fa-play", "fa-pause", "fa-step-forward", "fa-fast-backward", "fa-minus", "fa-plus"):
+        assert icon in html and f".animation i.{icon}::before" in html
+
+
 def test_animate_keeps_short_clips_whole_and_rejects_empty():
     frames = np.zeros((5, 24, 32, 3), np.uint8)
     assert viz.animate(frames).data.count("data:image/jpeg;base64") == 5
