@@ -32,7 +32,7 @@ import base64
 import hashlib
 import json
 import os
-import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -211,7 +211,9 @@ def build(fast: bool, jobs: int = 1) -> Path:
     if code:
         raise SystemExit(f"sphinx-build failed (exit {code}); see the messages above")
     export_executed(base / "src", cache, base / "executed")
-    print(f"[book] built {html.relative_to(ROOT)}/index.html in {time.perf_counter() - t0:.0f} s", flush=True)
+    use = resource.getrusage(resource.RUSAGE_CHILDREN)
+    print(f"[book] built {html.relative_to(ROOT)}/index.html in {time.perf_counter() - t0:.0f} s "
+          f"(CPU {use.ru_utime + use.ru_stime:.0f} s, kernels included)", flush=True)
     return html
 
 
