@@ -44,8 +44,9 @@ _COUNT_JS = """() => {
     figures: img.filter(i => i.complete && i.naturalWidth > 0).length,
     tables: q('table').length,
     animations: q('.animation img').filter(i => i.complete && i.naturalWidth > 0).length,
-    widgets: q('.widget-box, .widget-hprogress, .widget-html, .jupyter-widgets').filter(
-                 e => e.getBoundingClientRect().height > 0).length,
+    widgets: q('script[type="application/vnd.jupyter.widget-view+json"]').filter(s =>
+                 [...s.parentElement.querySelectorAll('.jupyter-widgets')].some(
+                     e => e.getBoundingClientRect().height > 0)).length,
     broken: [...document.images].filter(i => !(i.complete && i.naturalWidth > 0))
               .map(i => i.getAttribute('src') || '(no src)'),
     links: [...document.querySelectorAll('a[href]')].map(a => a.getAttribute('href')),
@@ -63,6 +64,9 @@ def expected_outputs(ipynb: Path) -> dict[str, int]:
     """Figures, tables, animations and widget views among an executed notebook's outputs."""
     nb = json.loads(ipynb.read_text(encoding="utf-8"))
     n = {"figures": 0, "tables": 0, "animations": 0, "widgets": 0}
+    # a widget closed before the notebook ended (tqdm(leave=False)) has no saved state: not shown
+    saved = nb.get("metadata", {}).get("widgets", {}).get(
+        "application/vnd.jupyter.widget-state+json", {}).get("state", {})
     for cell in nb["cells"]:
         if "remove-output" in cell.get("metadata", {}).get("tags", []):
             continue
@@ -70,7 +74,7 @@ def expected_outputs(ipynb: Path) -> dict[str, int]:
             data = out.get("data", {})
             html = "".join(data.get("text/html", ""))
             if "application/vnd.jupyter.widget-view+json" in data:
-                n["widgets"] += 1
+                n["widgets"] += data["application/vnd.jupyter.widget-view+json"].get("model_id") in saved
             elif any(k in data for k in ("image/png", "image/jpeg", "image/svg+xml")):
                 n["figures"] += 1
             elif 'class="animation"' in html:

@@ -88,8 +88,10 @@ def test_expected_outputs_counts_what_a_page_must_show(tmp_path):
         {"output_type": "display_data", "data": {"image/png": "..."}},
         {"output_type": "display_data", "data": {"text/html": '<div class="animation">', "text/plain": ""}},
         {"output_type": "execute_result", "data": {"text/html": "<table></table>"}},
-        {"output_type": "display_data", "data": {"application/vnd.jupyter.widget-view+json": {}}},
-        {"output_type": "stream", "text": "hi"}]}]}
+        {"output_type": "display_data", "data": {"application/vnd.jupyter.widget-view+json": {"model_id": "a"}}},
+        {"output_type": "display_data", "data": {"application/vnd.jupyter.widget-view+json": {"model_id": "closed"}}},
+        {"output_type": "stream", "text": "hi"}]}],
+          "metadata": {"widgets": {"application/vnd.jupyter.widget-state+json": {"state": {"a": {}}}}}}
     path = tmp_path / "n.ipynb"
     path.write_text(json.dumps(nb))
     assert check.expected_outputs(path) == {"figures": 1, "tables": 1, "animations": 1, "widgets": 1}
@@ -123,7 +125,8 @@ def test_every_page_of_the_book_is_whole(book_html):
 @browser_test
 def test_the_checker_catches_a_broken_page(book_html, tmp_path):
     """A copy of the built book with one figure deleted, one link broken, one CDN script and one
-    script error planted: the checker names each, and an untouched page stays clean."""
+    script error planted, and one page's widget state removed: the checker names each, and an
+    untouched page stays clean."""
     site = tmp_path / "html"
     shutil.copytree(book_html, site, ignore=shutil.ignore_patterns("_static"))
     (site / "_static").symlink_to(book_html / "_static")
@@ -143,11 +146,18 @@ def test_the_checker_catches_a_broken_page(book_html, tmp_path):
         "</head>", '<script src="https://cdn.example.org/mathjax.js"></script>\n'
                    '<script>throw new Error("planted failure")</script></head>', 1))
 
-    problems = check.check_site(site, pages=["26_1_4_sampling", "index", "lab", "26_1"])
+    widgets_page = site / "26_1_3_redundancy.html"  # progress bars: drop the saved widget state
+    html, n = re.subn(r'<script type="application/vnd.jupyter.widget-state\+json">.*?</script>', "",
+                      widgets_page.read_text(), flags=re.S)
+    assert n == 1
+    widgets_page.write_text(html)
+
+    problems = check.check_site(site, pages=["26_1_4_sampling", "index", "lab", "26_1", "26_1_3_redundancy"])
     text = "\n".join(problems)
     assert f"26_1_4_sampling.html: missing image: {first_image}" in problems, text
     assert re.search(r"26_1_4_sampling.html: shows \d+ figures, its notebook produced \d+", text), text
     assert "index.html: broken link: 26_2_1_no_such_page.html" in problems, text
     assert "lab.html: request to a non-local host: https://cdn.example.org/mathjax.js" in problems, text
     assert re.search(r"lab.html: page exception: .*planted failure", text), text
+    assert re.search(r"26_1_3_redundancy.html: shows 0 widgets, its notebook produced [1-9]", text), text
     assert not [p for p in problems if p.startswith("26_1.html")], text
