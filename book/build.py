@@ -32,6 +32,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -70,7 +71,8 @@ def chapters(readme: Path = ROOT / "README.md", nb_dir: Path = NOTEBOOKS) -> lis
             continue
         pattern = cells[1].strip("`")
         name, _, blurb = cells[0].partition(":")
-        key = pattern.rstrip("_*").replace("27_lab", "lab")
+        # "26.1 Frames to clips" -> page 26_1 (from its glob); "Lab" -> page lab
+        key = pattern.rstrip("_*") if name[:1].isdigit() else re.sub(r"\W+", "_", name.strip().lower())
         nbs = sorted(nb_dir.glob(pattern + ".ipynb"))
         out.append(Chapter(key, name.strip(), blurb.strip(), pattern, cells[2], nbs))
     listed = {nb for ch in out for nb in ch.notebooks}
