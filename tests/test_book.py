@@ -161,3 +161,18 @@ def test_the_checker_catches_a_broken_page(book_html, tmp_path):
     assert re.search(r"lab.html: page exception: .*planted failure", text), text
     assert re.search(r"26_1_3_redundancy.html: shows 0 widgets, its notebook produced [1-9]", text), text
     assert not [p for p in problems if p.startswith("26_1.html")], text
+
+
+def test_staging_follows_the_notebooks_and_drops_stale_pages(tmp_path):
+    chs = build.chapters()
+    src = tmp_path / "src"
+    build.stage(src, chs)
+    names = {p.name for p in src.iterdir()}
+    assert {"index.md", "lab.md", "26_1.md", "26_1_4_sampling.ipynb"} <= names
+    assert (src / "26_1_4_sampling.ipynb").read_bytes() == (ROOT / "notebooks" / "26_1_4_sampling.ipynb").read_bytes()
+    mtime = (src / "26_1_1_video_tensors.ipynb").stat().st_mtime_ns
+    chs[0].notebooks = chs[0].notebooks[:-1]  # 26_1_4 gone
+    build.stage(src, chs)
+    assert not (src / "26_1_4_sampling.ipynb").exists()
+    assert "26_1_4_sampling" not in (src / "26_1.md").read_text()
+    assert (src / "26_1_1_video_tensors.ipynb").stat().st_mtime_ns == mtime  # unchanged: not rewritten
