@@ -10,7 +10,11 @@ other decoders bundle their own), fetches the street clip into ``data/`` and the
 Only the Python standard library is used here, so a bare Python 3.11 is enough.
 
 Other commands: ``setup`` (environment only), ``bench`` (benchmarks/), ``sync`` (pair the
-notebooks with their py:percent files and strip outputs), ``lab-notebook`` (open JupyterLab).
+notebooks with their py:percent files and strip outputs), ``lab-notebook`` (open JupyterLab),
+``book [--fast]`` (execute every notebook and build the static HTML book in build/book/).
+
+Every command also registers git's clean filter for notebooks (outputs never reach a commit, see
+scripts/sync_notebooks.py); ``test`` installs Debian's Chromium (the browser test) when root.
 """
 
 from __future__ import annotations
@@ -49,29 +53,69 @@ def pip(py: Path, *args: str) -> int:
     return proc.wait()
 
 
+def apt_install(*packages: str) -> bool:
+    """``apt-get install`` (with ``apt-get update`` if the first try fails) when root on Debian."""
+    apt = shutil.which("apt-get")
+    is_root = hasattr(os, "geteuid") and os.geteuid() == 0
+    if not (apt and is_root):
+        return False
+    say(f"installing {' '.join(packages)} with apt-get ...")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    quiet = {"stdout": subprocess.DEVNULL}
+    cmd = [apt, "install", "-y", "-qq", "--no-install-recommends", *packages]
+    if run(cmd, env=env, **quiet) != 0:
+        run([apt, "update", "-qq"], env=env, **quiet)
+        return run(cmd, env=env, **quiet) == 0
+    return True
+
+
 def ensure_ffmpeg() -> None:
     """torchcodec needs the system FFmpeg libraries; install them with apt when possible."""
     if shutil.which("ffmpeg"):
         return
-    apt = shutil.which("apt-get")
-    is_root = hasattr(os, "geteuid") and os.geteuid() == 0
-    if apt and is_root:
-        say("installing FFmpeg (for torchcodec) with apt-get ...")
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        quiet = {"stdout": subprocess.DEVNULL}
-        if run([apt, "install", "-y", "-qq", "--no-install-recommends", "ffmpeg"], env=env, **quiet) != 0:
-            run([apt, "update", "-qq"], env=env, **quiet)
-            run([apt, "install", "-y", "-qq", "--no-install-recommends", "ffmpeg"], env=env, **quiet)
+    apt_install("ffmpeg")
     if not shutil.which("ffmpeg"):
         say("FFmpeg is not installed: the torchcodec backend will be unavailable "
             "(decord and PyAV still work). On Debian/Ubuntu: sudo apt-get install ffmpeg")
 
 
-def ensure_env(extras: str = "dev") -> Path:
+CHROMIUM = "/usr/bin/chromium"
+
+
+def ensure_chromium() -> None:
+    """The browser test drives Debian's Chromium (never a downloaded browser)."""
+    if not Path(CHROMIUM).exists():
+        apt_install("chromium")
+    if not Path(CHROMIUM).exists():
+        say("Chromium is not installed: the browser test of the book will be skipped. "
+            "On Debian/Ubuntu: sudo apt-get install chromium")
+
+
+def ensure_npm() -> None:
+    """The book fetches MathJax, require.js and the widget manager once with `npm pack`."""
+    if not shutil.which("npm"):
+        apt_install("npm")
+
+
+def install_git_filter(root: Path = ROOT) -> None:
+    """Register the clean filter that .gitattributes names for notebooks/*.ipynb, so that what
+    git commits never has outputs, whatever JupyterLab saved (idempotent; no-op outside git)."""
+    git = shutil.which("git")
+    if git is None or run([git, "rev-parse", "--git-dir"], cwd=root, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL) != 0:
+        return
+    py = Path(sys.executable).name if os.name == "nt" else "python3"
+    for key, value in (("clean", f"{py} scripts/sync_notebooks.py --clean"), ("smudge", "cat"),
+                       ("required", "true")):
+        run([git, "config", f"filter.companion-nbstrip.{key}", value], cwd=root)
+
+
+def ensure_env(extras: str = "dev,book") -> Path:
     """Create/refresh .venv with the companion installed in editable mode."""
     if sys.version_info < (3, 11):
         sys.exit(f"companion needs Python >= 3.11, this is {sys.version.split()[0]}")
     ensure_ffmpeg()
+    install_git_filter()
     key = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
     if not venv_python().exists():
         say(f"creating the virtual environment {VENV} ...")
@@ -101,14 +145,17 @@ def cmd_lab(args: list[str]) -> int:
 
 def cmd_test(args: list[str]) -> int:
     py = ensure_env()
+    ensure_chromium()
+    ensure_npm()
     if not fetch_clip(py):
         say("the real street clip is unavailable: tests that need it will be skipped, not passed")
     # Two pytest workers share the cores: one torch thread each avoids oversubscription.
-    env = dict(os.environ, COMPANION_FAST="1", MPLBACKEND="Agg", PYTHONHASHSEED="0",
+    # COMPANION_HEADLESS: nbmake runs a kernel with no front end, so explorers draw their static figure.
+    env = dict(os.environ, COMPANION_FAST="1", MPLBACKEND="Agg", PYTHONHASHSEED="0", COMPANION_HEADLESS="1",
                OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
     workers = os.environ.get("COMPANION_TEST_WORKERS", "2")
     cmd = [py, "-m", "pytest", "tests", "notebooks", "--nbmake", "--nbmake-timeout=600", "--durations=15",
-           "-n", workers, "-p", "no:cacheprovider", *args]
+           "-n", workers, "--dist", "loadgroup", "-p", "no:cacheprovider", *args]
     say("running: " + " ".join(str(c) for c in cmd[1:]))
     code = run(cmd, cwd=ROOT, env=env)
     if code == 5:
@@ -138,13 +185,33 @@ def cmd_setup(args: list[str]) -> int:
     return 0
 
 
+def lab_command(py: Path, args: list[str], euid: int | None = None) -> list:
+    """``jupyter lab notebooks/ ...``; as root (containers) Jupyter refuses to start without
+    ``--allow-root``, so it is added then."""
+    if euid is None:
+        euid = os.geteuid() if hasattr(os, "geteuid") else 1
+    extra = ["--allow-root"] if euid == 0 and "--allow-root" not in args else []
+    return [py, "-m", "jupyter", "lab", str(ROOT / "notebooks"), *extra, *args]
+
+
 def cmd_lab_notebook(args: list[str]) -> int:
     py = ensure_env()
-    return run([py, "-m", "jupyter", "lab", str(ROOT / "notebooks"), *args], cwd=ROOT)
+    return run(lab_command(py, args), cwd=ROOT)
+
+
+def cmd_book(args: list[str]) -> int:
+    """Execute every notebook (cached) and build the static HTML book: book/build.py."""
+    py = ensure_env()
+    ensure_npm()
+    if not fetch_clip(py):
+        say("the real street clip is unavailable: the notebooks that need it cannot run")
+        return 1
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    return run([py, ROOT / "book" / "build.py", *args], cwd=ROOT, env=env)
 
 
 COMMANDS = {"lab": cmd_lab, "test": cmd_test, "bench": cmd_bench, "sync": cmd_sync,
-            "setup": cmd_setup, "lab-notebook": cmd_lab_notebook}
+            "setup": cmd_setup, "lab-notebook": cmd_lab_notebook, "book": cmd_book}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:

@@ -3,12 +3,11 @@ and animations that embed in a notebook."""
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Callable, Sequence
 
 import numpy as np
-
-from companion.config import FAST
 
 
 def _to_hwc_uint8(frame) -> np.ndarray:
@@ -42,8 +41,10 @@ def show_strip(frames: Sequence, titles: Sequence[str] | None = None, *, ax_widt
 
 
 def headless() -> bool:
-    """True when no live Jupyter front end will render widgets (tests, scripts, fast mode)."""
-    if FAST or os.environ.get("COMPANION_HEADLESS"):
+    """True when no live Jupyter front end can show widgets: no IPython kernel (a script, the unit
+    tests) or ``COMPANION_HEADLESS=1`` (set by ``tasks.py test`` for nbmake and by the book build,
+    whose executors run a kernel with no front end). Fast mode does not make widgets static."""
+    if os.environ.get("COMPANION_HEADLESS", "").strip().lower() in {"1", "true", "yes", "on"}:
         return True
     try:
         from IPython import get_ipython
@@ -54,20 +55,49 @@ def headless() -> bool:
         return True
 
 
-def explorer(draw: Callable[..., object], static: dict | None = None, **controls):
-    """Interactive explorer: ``draw(**values)`` re-runs as ipywidgets controls change.
+def explorer(draw: Callable[..., object], static: dict | None = None, **controls) -> None:
+    """Interactive explorer: ``draw(**values)`` redraws when a control is *released*.
 
     ``controls`` maps a keyword of ``draw`` to an ipywidgets widget or to an abbreviation that
     :func:`ipywidgets.interact` understands (a (min, max, step) tuple, a list of options ...).
-    Headless, it calls ``draw(**static)`` once instead (``static`` defaults to each control's
-    initial value) so the notebook still shows a figure.
-    """
-    if headless():
-        values = static if static is not None else {k: _initial(v) for k, v in controls.items()}
-        return draw(**values)
-    import ipywidgets as widgets
+    ``static`` gives the values drawn first (defaults: each control's initial value); headless
+    (see :func:`headless`) that one figure is all that is drawn, so a rendered page still shows it.
 
-    return widgets.interact(draw, **controls)
+    Live, sliders send their value on release only (``continuous_update=False``) and every redraw
+    reads *all* controls at that moment, so there is no queue of stale intermediate redraws and the
+    plot always matches what the controls show. Returns ``None`` (no stray ``Out[]``).
+    """
+    values = {k: _initial(v) for k, v in controls.items()}
+    unknown = set(static or {}) - set(controls)
+    if unknown:
+        raise ValueError(f"static values {sorted(unknown)} have no control; controls are {sorted(controls)}")
+    values.update(static or {})
+    if headless():
+        draw(**values)
+        return None
+    import ipywidgets as widgets
+    from IPython.display import display
+
+    boxes = {}
+    for name, control in controls.items():
+        w = control if isinstance(control, widgets.ValueWidget) else \
+            widgets.interactive.widget_from_abbrev(control, values[name])
+        w.description = w.description or name
+        if hasattr(w, "continuous_update"):
+            w.continuous_update = False
+        boxes[name] = w
+    out = widgets.Output()
+
+    def redraw(_change=None):
+        with out:
+            out.clear_output(wait=True)
+            draw(**{name: w.value for name, w in boxes.items()})
+
+    for w in boxes.values():
+        w.observe(redraw, names="value")
+    display(widgets.VBox([widgets.HBox(list(boxes.values()), layout={"flex_flow": "row wrap"}), out]))
+    redraw()
+    return None
 
 
 def _initial(control):
@@ -80,26 +110,88 @@ def _initial(control):
     return control
 
 
-def animate(frames: Sequence, *, fps: float = 10.0, title: str | None = None, width: float = 5.0):
-    """An HTML/JS animation of frames that embeds in the notebook (no FFmpeg needed)."""
+@functools.lru_cache(maxsize=4)
+def _preview(path: str, mtime_ns: int, height: int) -> np.ndarray:
+    import cv2
+
+    from companion.io import iter_frames
+
+    frames = []
+    for f in iter_frames(path):
+        h, w = f.shape[:2]
+        frames.append(cv2.resize(f, (max(1, round(w * height / h)), height), interpolation=cv2.INTER_AREA))
+    out = np.stack(frames)
+    out.setflags(write=False)
+    return out
+
+
+def preview_frames(path, height: int = 144) -> np.ndarray:
+    """Every frame of a video, decoded once and shrunk to ``height`` pixels: ``(N, h, w, 3)`` uint8,
+    read-only, cached per (file, modification time, height) so explorers index it instead of
+    decoding again on every redraw."""
+    from pathlib import Path
+
+    if int(height) < 8:
+        raise ValueError(f"height must be >= 8 pixels, got {height}")
+    p = Path(path).resolve()
+    return _preview(str(p), p.stat().st_mtime_ns, int(height))
+
+
+#: The most frames :func:`animate` embeds; longer inputs are evenly subsampled (same duration).
+MAX_ANIMATION_FRAMES = 150
+
+
+def animate(frames: Sequence, *, fps: float = 10.0, title: str | None = None, width: float = 5.0,
+            max_frames: int = MAX_ANIMATION_FRAMES):
+    """An HTML/JS animation of frames that embeds in the notebook (no FFmpeg needed).
+
+    Frames are embedded as JPEG, and at most ``max_frames`` of them (longer inputs are evenly
+    subsampled and played proportionally slower, so the clip keeps its duration): a full-mode clip
+    of hundreds of full-size frames stays far below matplotlib's 20 MB embed limit
+    (``animation.embed_limit``), which otherwise silently drops frames.
+    """
+    import matplotlib
     import matplotlib.pyplot as plt
     from matplotlib import animation
     from IPython.display import HTML
 
+    if len(frames) == 0:
+        raise ValueError("animate() needs at least one frame, got an empty sequence")
+    if max_frames < 1:
+        raise ValueError(f"max_frames must be >= 1, got {max_frames}")
+    step = -(-len(frames) // max_frames)  # ceil
+    frames = [frames[i] for i in range(0, len(frames), step)]
     first = _to_hwc_uint8(frames[0])
     h, w = first.shape[:2]
-    fig, ax = plt.subplots(figsize=(width, width * h / w))
-    im = ax.imshow(first, cmap="gray")
-    ax.set_axis_off()
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
+    with matplotlib.rc_context({"animation.frame_format": "jpeg", "savefig.dpi": 100}):
+        fig, ax = plt.subplots(figsize=(width, width * h / w))
+        im = ax.imshow(first, cmap="gray")
+        ax.set_axis_off()
+        if title:
+            ax.set_title(title)
+        fig.tight_layout()
 
-    def update(i):
-        im.set_data(_to_hwc_uint8(frames[i]))
-        return (im,)
+        def update(i):
+            im.set_data(_to_hwc_uint8(frames[i]))
+            return (im,)
 
-    anim = animation.FuncAnimation(fig, update, frames=len(frames), interval=1000.0 / fps, blit=True)
-    out = HTML(anim.to_jshtml(default_mode="loop"))
-    plt.close(fig)
-    return out
+        anim = animation.FuncAnimation(fig, update, frames=len(frames), interval=1000.0 * step / fps,
+                                       blit=True)
+        html = anim.to_jshtml(default_mode="loop")
+        plt.close(fig)
+    return HTML(_offline_controls(html))
+
+
+# matplotlib's player links Font Awesome 4 from a CDN for its button icons: offline (the book,
+# a laptop on a train) the buttons went blank. The same icon classes, drawn with text glyphs.
+_ICONS = {"minus": "\u2212", "plus": "+", "fast-backward": "|\u25c0\u25c0", "step-backward": "|\u25c0",
+          "play": "\u25b6", "pause": "\u275a\u275a", "step-forward": "\u25b6|", "fast-forward": "\u25b6\u25b6|"}
+_ICON_CSS = "<style>\n" + "".join(
+    f'.animation i.fa-{name}::before {{content: "{glyph}"; font-style: normal;}}\n' for name, glyph in _ICONS.items()
+) + ".animation i.fa-flip-horizontal {display: inline-block; transform: scaleX(-1);}\n</style>"
+
+
+def _offline_controls(html: str) -> str:
+    import re
+
+    return re.sub(r'<link rel="stylesheet"\s+href="https?://[^"]*font-awesome[^"]*">', lambda _m: _ICON_CSS, html)

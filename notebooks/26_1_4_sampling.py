@@ -40,7 +40,7 @@ from companion.config import scaled
 from companion.data import street_clip
 from companion.io import read_clip, video_info
 from companion.transforms import KINETICS_MEAN, KINETICS_STD, to_model_input
-from companion.viz import explorer, show_strip
+from companion.viz import explorer, preview_frames, show_strip
 
 companion.seed_everything(0)
 path = street_clip()
@@ -127,8 +127,10 @@ for name in ["dense (start 300)", "uniform", "segment (train)"]:
 # %% [markdown]
 # ## Explore
 #
-# Pick a strategy and its parameters; the timeline and the frames update. (When the notebook runs
-# headless — in the tests, or without a Jupyter front end — this shows one static example.)
+# Pick a strategy and its parameters; the timeline and the frames redraw when you release a
+# slider. The clip is decoded once, at preview size (`preview_frames`, cached), so a redraw only
+# indexes an array. (Without a Jupyter front end — in the tests, or in the rendered book — this
+# shows one static example.)
 
 # %%
 def sample(strategy, frames, stride, seed):
@@ -146,11 +148,14 @@ def sample(strategy, frames, stride, seed):
     return sampling.every_seconds(info.fps, n, max(1.0, info.duration / frames))[:frames]
 
 
+preview = preview_frames(path)  # (795, 144, 192, 3) uint8, decoded once
+
+
 def draw(strategy="uniform", frames=8, stride=4, seed=0):
     idx = sample(strategy, frames, stride, seed)
     plot_timeline({strategy: idx}, n, segments=frames)
     plt.show()
-    show_strip(read_clip(path, idx[:8]), titles=[str(i) for i in idx[:8]], ax_width=1.6,
+    show_strip(preview[idx[:8]], titles=[str(i) for i in idx[:8]], ax_width=1.6,
                suptitle=f"{strategy}: first {min(8, len(idx))} of {len(idx)} frames")
     plt.show()
 
