@@ -90,3 +90,45 @@ def peak_memory(fn: Callable[[], object], *, interval_s: float = 0.0005) -> int:
         thread.join()
     peak = max(peak, proc.memory_info().rss)
     return max(0, peak - base)
+
+
+def peak_tensor_bytes(fn) -> int:
+    """Peak bytes of tensors created while ``fn()`` runs and still alive at the same time.
+
+    Deterministic (unlike resident memory): every new tensor an op returns is added, and removed
+    when Python frees it; views and in-place results are not counted twice. Tensors that existed
+    before (inputs, parameters) are not counted.
+    """
+    import weakref
+
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_flatten
+
+    class _Live(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.live, self.peak, self.ids = 0, 0, {}
+
+        def _free(self, key):
+            self.live -= self.ids.pop(key, 0)
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            inputs = {id(a) for a in tree_flatten((args, kwargs))[0] if isinstance(a, torch.Tensor)}
+            for t in tree_flatten(out)[0]:
+                if not isinstance(t, torch.Tensor) or id(t) in inputs or id(t) in self.ids:
+                    continue
+                if t._base is not None or func.is_view:
+                    continue
+                n = t.untyped_storage().nbytes()
+                self.ids[id(t)] = n
+                self.live += n
+                self.peak = max(self.peak, self.live)
+                weakref.finalize(t, self._free, id(t))
+            return out
+
+    mode = _Live()
+    with mode:
+        fn()
+    return mode.peak

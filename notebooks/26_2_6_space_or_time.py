@@ -17,7 +17,8 @@
 #
 # * **cost** of the full-size model on one 16×112×112 clip: parameters, FLOPs (counted by
 #   `torch.utils.flop_counter`, reported as GMACs = FLOPs ÷ 2, torchvision's "GFLOPS" convention),
-#   CPU latency and peak memory of a forward pass;
+#   CPU latency and the peak of live activations in a forward pass (every tensor the ops create,
+#   counted while it is alive: deterministic, unlike the process's resident memory);
 # * **benefit** on the synthetic action task (where time is the whole story): held-out accuracy of a
 #   small member of each family, trained with the same loop, data and budget.
 #
@@ -39,7 +40,7 @@ from tqdm.auto import tqdm
 from torchvision.models import video as tv
 
 import companion
-from companion.bench import median_time, peak_memory
+from companion.bench import median_time, peak_tensor_bytes
 from companion.config import FAST, scaled
 from companion.models import SlowFast, c3d, frame_cnn, inflate, mc3_18, r2plus1d_18, r3d_18, two_stream
 from companion.models.card import FAMILIES, build, card_data, load_card_model, train_family
@@ -97,9 +98,9 @@ for key, (name, model) in tqdm(full_models().items(), desc="full-size models"):
     x = model_input(key, lat_clip)
     with torch.no_grad():
         lat = median_time(lambda: model(x), repeats=REPEATS, warmup=1)
-        mem = peak_memory(lambda: model(x))
+        mem = peak_tensor_bytes(lambda: model(x))
     rows.append({"family": key, "full-size model": name, "params (M)": count_params(g_model) / 1e6,
-                 "GMACs (16×112²)": g, LAT_COL: lat * 1e3, "peak memory (MB)": mem / 2**20})
+                 "GMACs (16×112²)": g, LAT_COL: lat * 1e3, "peak activations (MB)": mem / 2**20})
 cost = pd.DataFrame(rows).set_index("family")
 cost.round(2)
 

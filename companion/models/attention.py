@@ -17,8 +17,10 @@ Cost of the attention matrix alone, per layer, in multiply-accumulates (MACs) at
 from __future__ import annotations
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
+
+from companion.bench import peak_tensor_bytes  # noqa: F401  (re-exported: the cost sweep uses it)
 
 __all__ = ["explicit_attention", "MultiHeadSelfAttention", "Mlp", "Block", "cost_model", "count_macs", "cost_sweep",
            "plot_cost_sweep", "predicted_crossover", "first_below", "peak_tensor_bytes",
@@ -206,47 +208,6 @@ def predicted_crossover(num_patches: int, dim: int) -> float:
     the divided block's extra temporal qkv/proj/fc (5 D^2 per token) equals the extra attention of
     the joint block, ``2 N T D (N T - N - T)``, i.e. ``N T - N - T = 2.5 D``."""
     return (2.5 * dim + num_patches) / (num_patches - 1)
-
-
-def peak_tensor_bytes(fn) -> int:
-    """Peak bytes of tensors created while ``fn()`` runs and still alive at the same time.
-
-    Deterministic (unlike resident memory): every new tensor an op returns is added, and removed
-    when Python frees it; views and in-place results are not counted twice. Tensors that existed
-    before (inputs, parameters) are not counted.
-    """
-    import weakref
-
-    from torch.utils._python_dispatch import TorchDispatchMode
-    from torch.utils._pytree import tree_flatten
-
-    class _Live(TorchDispatchMode):
-        def __init__(self):
-            super().__init__()
-            self.live, self.peak, self.ids = 0, 0, {}
-
-        def _free(self, key):
-            self.live -= self.ids.pop(key, 0)
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            out = func(*args, **(kwargs or {}))
-            inputs = {id(a) for a in tree_flatten((args, kwargs))[0] if isinstance(a, torch.Tensor)}
-            for t in tree_flatten(out)[0]:
-                if not isinstance(t, torch.Tensor) or id(t) in inputs or id(t) in self.ids:
-                    continue
-                if t._base is not None or func.is_view:
-                    continue
-                n = t.untyped_storage().nbytes()
-                self.ids[id(t)] = n
-                self.live += n
-                self.peak = max(self.peak, self.live)
-                weakref.finalize(t, self._free, id(t))
-            return out
-
-    mode = _Live()
-    with mode:
-        fn()
-    return mode.peak
 
 
 def _median_thread_time(fn, repeats: int) -> float:
