@@ -23,7 +23,7 @@
 # | `uniform(n, k)` | the centres of `k` equal parts | covering a whole video |
 # | `segment(n, k, train=, rng=)` | TSN: one frame per equal segment, random when training | TSN, TSM, TimeSformer |
 # | `multi_clip(n, clip_len, stride, num_clips)` | several dense clips spread over the video | test-time averaging |
-# | `time_based(fps, seconds)` / `every_seconds` | the frames at given times | variable frame rates, summaries |
+# | `time_based(fps, seconds)` / `every_seconds` | the frames at given times (through the average fps; on a variable-frame-rate file use `companion.io.frame_times`) | summaries, subsampling by time |
 #
 # Random samplers take an explicit generator (`rng=np.random.default_rng(seed)` or an int), so a
 # run is reproducible.

@@ -253,8 +253,9 @@ plt.show()
 # ## Exercises
 #
 # * `q1`: the vectorised IoU matrix.
-# * `q3`: one association step: optimal matching on `1 − IoU` with pairs below an IoU threshold
-#   forbidden, returned as `(track, detection)` pairs sorted by track.
+# * `q3`: SORT's association step: the optimal matching on `1 − IoU` over all pairs, then the
+#   matched pairs below the IoU threshold dropped (solve first, drop afterwards), returned as
+#   `(track, detection)` pairs sorted by track.
 
 # %%
 from companion.exercises import ex26_5 as ex  # noqa: E402
