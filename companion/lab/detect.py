@@ -47,6 +47,7 @@ import cv2
 import numpy as np
 import supervision as sv
 
+from companion.detection.detector import _check_frame
 from companion.tracking.boxes import box_iou
 
 PERSON = 0  # class_id the lab gives people (COCO's label 1 is mapped to it)
@@ -55,14 +56,6 @@ PERSON = 0  # class_id the lab gives people (COCO's label 1 is mapped to it)
 def _empty() -> sv.Detections:
     return sv.Detections(xyxy=np.zeros((0, 4), np.float32), confidence=np.zeros(0, np.float32),
                          class_id=np.zeros(0, int))
-
-
-def _check_frame(frame) -> np.ndarray:
-    a = np.asarray(frame)
-    if a.ndim != 3 or a.shape[2] != 3 or a.dtype != np.uint8:
-        raise ValueError(f"a frame must be an (H, W, 3) uint8 RGB array, got shape {a.shape} "
-                         f"and dtype {a.dtype}")
-    return a
 
 
 # ----------------------------------------------------------------------------------------------
