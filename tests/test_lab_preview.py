@@ -1,11 +1,18 @@
 """``--preview``: one frame with the line, its 'in' arrow and a labelled grid, nothing counted."""
 
-import cv2
 import numpy as np
 import pytest
 
 from companion.lab.cli import main
 from companion.lab.pipeline import Annotator, preview_image
+
+
+def _read_png(path):
+    """Read with Pillow: in a long pytest worker OpenCV's own PNG reader has been seen to fail
+    ("libpng error: bad parameters to zlib") once other native libraries are loaded."""
+    from PIL import Image
+
+    return np.asarray(Image.open(path).convert("RGB"))[:, :, ::-1]  # BGR, like cv2.imread
 
 
 def test_preview_image_draws_grid_line_and_arrow():
@@ -37,7 +44,7 @@ def test_cli_preview_writes_one_png_and_counts_nothing(tmp_path, capsys):
     assert main(["--video", str(video), "--out", str(out), "--preview", "5",
                  "--line", "20", "130", "170", "30"]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["preview.png"]
-    img = cv2.imread(str(out / "preview.png"))
+    img = _read_png(out / "preview.png")
     assert img.shape == (144, 192, 3)
     text = capsys.readouterr().out
     assert "preview of frame 5" in text and "'in'" in text and "--line" in text
@@ -62,4 +69,4 @@ def test_preview_never_replaces_a_foreign_preview_png(tmp_path):
     assert main(["--video", str(video), "--out", str(out), "--preview", "3"]) == 0
     first = mine.read_bytes()
     assert main(["--video", str(video), "--out", str(out), "--preview", "4"]) == 0
-    assert cv2.imread(str(mine)) is not None and mine.read_bytes() != first
+    assert _read_png(mine).shape == (144, 192, 3) and mine.read_bytes() != first
