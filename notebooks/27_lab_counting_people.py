@@ -114,9 +114,9 @@ for ax, img, title in zip(axes, [background, mask, shown],
 plt.tight_layout()
 
 # %% [markdown]
-# The companion's detector (`companion.lab.detect.BackgroundSubtractionDetector`, the lab's
-# default) refines this: an adaptive background model (OpenCV's KNN subtractor, seeded with the
-# same median), half resolution for speed, and **blob splitting** — a blob wider than one person
+# The companion's classical detector (`companion.lab.detect.BackgroundSubtractionDetector`: the
+# lab's baseline; the lab's default is the learned detector of section 6b) refines this: an
+# adaptive background model (OpenCV's KNN subtractor, seeded with the same median), half resolution for speed, and **blob splitting** — a blob wider than one person
 # is cut at the valleys of its column profile (people walking side by side), a person standing
 # behind and to the side of another is split off where the blob's lowest row steps up (their
 # feet are higher in the image), and pieces of one person are joined using a perspective model of
@@ -142,10 +142,10 @@ for name, ms, nb in rows:
     print(f"{name:6s} {ms:7.1f} ms/frame   {nb:4.1f} boxes/frame")
 
 # %% [markdown]
-# Background subtraction is ~50-100x faster here, which is what makes real time possible on two CPU
-# cores (see `benchmarks/bench_lab.py` for the full comparison, including the counts each detector
-# gives). We detect once and keep the detections, so that every tracker below sees exactly the
-# same boxes.
+# Background subtraction is much faster than HOG here (the two lines above give the ratio), but it
+# only works for a static camera; the lab's default, the learned SSD detector measured further
+# down, costs more CPU but also works when the camera moves (`benchmarks/bench_lab_ssd.py`).
+# We detect once and keep the detections, so that every tracker below sees exactly the same boxes.
 
 # %%
 detector = make_detector("bgsub")
