@@ -195,3 +195,21 @@ def _offline_controls(html: str) -> str:
     import re
 
     return re.sub(r'<link rel="stylesheet"\s+href="https?://[^"]*font-awesome[^"]*">', lambda _m: _ICON_CSS, html)
+
+
+def plot_live_training(hist: dict, title: str, *, n_curve: int, num_classes: int = 8) -> None:
+    """Loss (with chance, ln K) and held-out accuracy of a short live training run, side by side.
+
+    ``hist`` holds the lists ``step``, ``train_loss`` and ``val_acc`` that the 26.3 training
+    recipes return; ``n_curve`` is how many held-out clips each accuracy point was measured on."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(1, 2, figsize=(9, 3))
+    ax[0].plot(hist["step"], hist["train_loss"], "o-")
+    ax[0].axhline(np.log(num_classes), color="gray", ls=":", label=f"chance (ln {num_classes})")
+    ax[0].set_xlabel("step"), ax[0].set_ylabel("training loss"), ax[0].legend()
+    ax[1].plot(hist["step"], hist["val_acc"], "o-")
+    ax[1].set_xlabel("step"), ax[1].set_ylabel(f"held-out accuracy (first {n_curve})")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    plt.show()

@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import companion
+from companion.viz import plot_live_training
 from companion.config import scaled
 from companion.models import DividedBlock, MultiHeadSelfAttention, explicit_attention, timesformer
 from companion.models.attention import (attention_matrix_macs, cost_sweep, count_macs, first_below,
@@ -296,15 +297,7 @@ live_steps = recipe.STREAM_FIT["steps"] if TRAIN else scaled(300, 20)
 live = dict(curve_every=200, n_curve=200) if TRAIN else dict(curve_every=scaled(50, 10), n_curve=scaled(100, 16),
                                                              n_val=scaled(200, 32))
 model, hist, report = recipe.train_stream("divided", steps=live_steps, progress=False, **live)
-fig, ax = plt.subplots(1, 2, figsize=(9, 3))
-ax[0].plot(hist["step"], hist["train_loss"], "o-")
-ax[0].axhline(torch.log(torch.tensor(8.0)), color="gray", ls=":", label="chance (ln 8)")
-ax[0].set_xlabel("step"), ax[0].set_ylabel("training loss"), ax[0].legend()
-ax[1].plot(hist["step"], hist["val_acc"], "o-")
-ax[1].set_xlabel("step"), ax[1].set_ylabel(f"held-out accuracy (first {live['n_curve']})")
-fig.suptitle(f"divided TimeSformer, {live_steps} steps live", fontsize=10)
-fig.tight_layout()
-plt.show()
+plot_live_training(hist, f"divided TimeSformer, {live_steps} steps live", n_curve=live["n_curve"])
 print(f"live run: loss {hist['train_loss'][0]:.3f} -> {hist['train_loss'][-1]:.3f} over {live_steps} steps, "
       f"held-out accuracy {report['held_out_acc']:.3f} on {report['n_val']} clips, "
       f"{report['cpu_s']:.0f} CPU s (+ {report['worker_cpu_s']:.0f} s rendering)")

@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 import companion
+from companion.viz import plot_live_training
 from companion.config import scaled
 from companion.models import Block, SpaceTimePositionEmbedding, TubeletEmbedding, timesformer, vivit
 from companion.models.tubelets import resize_temporal_pos
@@ -157,15 +158,7 @@ live_steps = vivit_recipe.STEPS if TRAIN else scaled(300, 20)
 live = dict(curve_every=200, n_curve=200) if TRAIN else dict(curve_every=scaled(50, 10), n_curve=scaled(100, 16),
                                                              n_val=scaled(200, 32))
 model, hist, report = vivit_recipe.train(live_steps, progress=False, **live)
-fig, ax = plt.subplots(1, 2, figsize=(9, 3))
-ax[0].plot(hist["step"], hist["train_loss"], "o-")
-ax[0].axhline(torch.log(torch.tensor(8.0)), color="gray", ls=":", label="chance (ln 8)")
-ax[0].set_xlabel("step"), ax[0].set_ylabel("training loss"), ax[0].legend()
-ax[1].plot(hist["step"], hist["val_acc"], "o-")
-ax[1].set_xlabel("step"), ax[1].set_ylabel(f"held-out accuracy (first {live['n_curve']})")
-fig.suptitle(f"ViViT-FE, {live_steps} steps live", fontsize=10)
-fig.tight_layout()
-plt.show()
+plot_live_training(hist, f"ViViT-FE, {live_steps} steps live", n_curve=live["n_curve"])
 print(f"live run: loss {hist['train_loss'][0]:.3f} -> {hist['train_loss'][-1]:.3f} over {live_steps} steps, "
       f"held-out accuracy {report['held_out_acc']:.3f} on {report['n_val']} clips, {report['cpu_s']:.0f} CPU s")
 
