@@ -27,7 +27,7 @@ same way and with the same people, so one person keeps one name on all three lin
   19 crossings by 9 people (everyone but ``P6``).
 * ``"diagonal"`` — :data:`DIAGONAL_LINE`, from the bottom edge at x = 500 up-left to the tape at
   (250, 180), 32 degrees off vertical, passing left of the lamp post and the tripod;
-  ``"in"`` = rightward and upward (the right-hand side of the arrow). 28 crossings by all 10 people.
+  ``"in"`` = rightward and upward (the right-hand side of the arrow). 30 crossings by all 10 people.
 
 How they were made: a slit-scan of the pixels under each line stacked over time (minus its temporal
 median) showed when something passes the line and where along it; for every such passage, frame
@@ -35,10 +35,11 @@ sequences of the neighbourhood zoomed 2x with a 10-pixel grid gave the foot poin
 two feet) frame by frame — :data:`FOOT_POINTS` keeps one before and one after each crossing — and
 who it is (crops compared with the default line's people, and the walk followed between lines).
 A crossing is written down when the feet get clearly (>= 10 px) to the other side; the written
-frame is where the foot point passes the line. Passages that touch the line without crossing are
-*not* written down: on the diagonal, ``P1`` turns back at frames 74-86 with his feet at most ~8 px
-past it; on the left line ``P3`` comes within ~5 px at 747-756, and ``P6``, walking slowly away,
-is only ~7 px past it when the clip ends (frame 794). The man in the dark jacket and jeans (``P7``)
+frame is where the foot point passes the line. Passages that touch the line without getting
+clearly across are *not* written down: on the left line ``P3`` comes within ~9 px at 750-756, and
+``P6``, walking slowly away, is only ~7 px past it when the clip ends (frame 794). Turning back
+counts when the feet got across: on the diagonal ``P1`` walks ~15 px past it (frames 76-84) and
+turns back — 'out' at 75, 'in' at 87. The man in the dark jacket and jeans (``P7``)
 stands *on* the diagonal (feet within 3 px of it) from frame 406 to 448 after crossing it 'out' at
 381: one crossing 'in', at 450 when he steps off to the right. Several crossings are simultaneous
 in opposite directions (left line 671: ``P7`` out, ``P8`` in; diagonal 727: ``P3`` out, ``P7`` in;
@@ -107,13 +108,14 @@ LEFT_LINE_CROSSINGS = (
 
 #: the diagonal's crossings: (frame, direction, person)
 DIAGONAL_LINE_CROSSINGS = (
-    (9, "in", "P6"), (171, "out", "P4"), (188, "out", "P5"), (235, "out", "P8"),
-    (267, "out", "P7"), (295, "in", "P7"), (296, "out", "P1"), (305, "out", "P6"),
-    (314, "in", "P8"), (332, "in", "P6"), (334, "in", "P1"), (381, "out", "P7"),
-    (450, "in", "P7"), (505, "out", "P9"), (523, "out", "P3"), (527, "out", "P2"),
-    (585, "out", "P8"), (595, "in", "P3"), (659, "in", "P9"), (662, "out", "P7"),
-    (680, "in", "P8"), (697, "out", "P10"), (727, "out", "P3"), (727, "in", "P7"),
-    (770, "out", "P6"), (770, "in", "P2"), (780, "in", "P3"), (786, "out", "P1"),
+    (9, "in", "P6"), (75, "out", "P1"), (87, "in", "P1"), (171, "out", "P4"),
+    (188, "out", "P5"), (235, "out", "P8"), (267, "out", "P7"), (295, "in", "P7"),
+    (296, "out", "P1"), (305, "out", "P6"), (314, "in", "P8"), (332, "in", "P6"),
+    (334, "in", "P1"), (381, "out", "P7"), (450, "in", "P7"), (505, "out", "P9"),
+    (523, "out", "P3"), (527, "out", "P2"), (585, "out", "P8"), (595, "in", "P3"),
+    (659, "in", "P9"), (662, "out", "P7"), (680, "in", "P8"), (697, "out", "P10"),
+    (727, "out", "P3"), (727, "in", "P7"), (770, "out", "P6"), (770, "in", "P2"),
+    (780, "in", "P3"), (786, "out", "P1"),
 )
 
 #: by-eye foot points (midpoint of the two feet, frame pixels) shortly before and after each
@@ -142,6 +144,8 @@ FOOT_POINTS = {
     },
     "diagonal": {
         (9, "P6"): ((6, 309, 293), (10, 336, 290)),
+        (75, "P1"): ((72, 291, 232), (80, 269, 239)),
+        (87, "P1"): ((82, 277, 243), (90, 305, 250)),
         (171, "P4"): ((168, 305, 232), (176, 252, 232)),
         (188, "P5"): ((185, 332, 283), (191, 296, 283)),
         (235, "P8"): ((231, 303, 233), (239, 255, 233)),
