@@ -29,27 +29,32 @@ same way and with the same people, so one person keeps one name on all three lin
   (250, 180), 32 degrees off vertical, passing left of the lamp post and the tripod;
   ``"in"`` = rightward and upward (the right-hand side of the arrow). 30 crossings by all 10 people.
 
-How they were made: a slit-scan of the pixels under each line stacked over time (minus its temporal
-median) showed when something passes the line and where along it; for every such passage, frame
-sequences of the neighbourhood zoomed 2x with a 10-pixel grid gave the foot points (midpoint of the
-two feet) frame by frame — :data:`FOOT_POINTS` keeps one before and one after each crossing — and
-who it is (crops compared with the default line's people, and the walk followed between lines).
-A crossing is written down when the feet get clearly (>= 10 px) to the other side; the written
-frame is where the foot point passes the line. Passages that touch the line without getting
-clearly across are *not* written down: on the left line ``P3`` comes within ~9 px at 750-756, and
-``P6``, walking slowly away, is only ~7 px past it when the clip ends (frame 794). Turning back
-counts when the feet got across: on the diagonal ``P1`` walks ~15 px past it (frames 76-84) and
-turns back — 'out' at 75, 'in' at 87. The man in the dark jacket and jeans (``P7``)
-stands *on* the diagonal (feet within 3 px of it) from frame 406 to 448 after crossing it 'out' at
-381: one crossing 'in', at 450 when he steps off to the right. Several crossings are simultaneous
-in opposite directions (left line 671: ``P7`` out, ``P8`` in; diagonal 727: ``P3`` out, ``P7`` in;
-diagonal 770: ``P6`` out, ``P2`` in).
+How they were made: a slit-scan of the pixels under each line stacked over time (minus its
+temporal median) showed when something passes the line and where along it; for every such
+passage, frame sequences of the neighbourhood (1:1 strips, and 2-3x zooms with a 10-pixel grid
+wherever it was close) gave the foot points (midpoint of the two feet) frame by frame —
+:data:`FOOT_POINTS` keeps one before and one after each crossing — and who it is (crops compared
+with the default line's people, and the walk followed from one line to the next). A crossing is
+written down when the feet get clearly (>= 10 px) to the other side; the written frame is where
+the foot point passes the line. Passages that touch the line without getting clearly across are
+*not* written down: on the left line ``P3`` comes within ~9 px at 750-756, and ``P6``, walking
+slowly away, is only ~7 px past it when the clip ends (frame 794). Turning back counts when the
+feet got across: on the diagonal ``P1`` walks ~15 px past it (frames 76-84) and turns back —
+'out' at 75, 'in' at 87. The man in the dark jacket and jeans (``P7``) stands *on* the diagonal
+(feet within 3 px of it) from frame 406 to 448 after crossing it 'out' at 381: one crossing 'in',
+at 450, when he steps off to the right. Several crossings are simultaneous in opposite directions
+(left line 671: ``P7`` out, ``P8`` in; diagonal 727: ``P3`` out, ``P7`` in; diagonal 770: ``P6``
+out, ``P2`` in). The lists were written before any lab run was scored on these lines; a lab run
+compared afterwards, for information, disagreed in one place that was not a missed crossing —
+this turn of ``P1``, first read off a downscaled picture as only touching the line — and that
+place was measured again by eye (3x zoom, pixel grid) and corrected.
 
 Assignments that rest on appearance and timing rather than a continuous view: on the left line,
 ``P8`` at 591 / 671 (balding, beard, black jacket, jeans; he walks out of view on the left in
 between) and ``P9`` at 521 / 650 (the only red jacket); on the diagonal, ``P6`` at frame 9 (black
-leather jacket, black trousers, white papers; he stays between this line and the default line
-until frame 173). The other links between lines follow a walk seen from one line to the next.
+leather jacket, black trousers, white papers; not followed frame by frame until his next
+crossing, of the default line at 173). The other links between lines follow a walk seen from one
+line to the next.
 :func:`reference_gallery` draws one crop per crossing around the by-eye foot point (no pipeline
 involved): ``notebooks/figures/lab_line_left_eye.png`` and ``lab_line_diagonal_eye.png``, written by
 ``python -m companion.lab.street_reference``. :func:`score_lines` scores a pipeline on all three.
@@ -61,7 +66,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: who is who (short descriptions of the people who cross the default line)
+#: who is who (short descriptions of the people who cross the lines)
 PEOPLE = {
     "P1": "man, black pea coat, black trousers (walks back and forth; phones standing, ~545-615)",
     "P2": "woman, blonde, black coat, jeans (with P3)",
