@@ -90,3 +90,24 @@ def test_keyboard_interrupt_in_the_caller_stops_the_thread(tmp_path):
     assert "lab-detect-ahead" not in {t.name for t in threading.enumerate()} - before
     assert len(calls) < 40
     assert not (tmp_path / "out" / "summary.json").exists()
+
+
+def test_detectors_that_take_hints_run_in_the_callers_thread():
+    """Background subtraction (``uses_hints``) is never moved to the detect-ahead thread: OpenCV's
+    background models draw random numbers per thread, so the masks would change."""
+    import supervision as sv
+
+    frames = np.zeros((6, 32, 32, 3), np.uint8)
+    threads = []
+
+    class Hinted:
+        name, uses_hints = "hinted", True
+
+        def __call__(self, frame, hints=None):
+            threads.append(threading.current_thread().name)
+            return sv.Detections.empty()
+
+    for hint_boxes in (True, False):
+        threads.clear()
+        run_lab(frames, detector=Hinted(), write_files=False, progress=False, hint_boxes=hint_boxes)
+        assert threads == [threading.current_thread().name] * 6

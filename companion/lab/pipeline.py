@@ -352,8 +352,9 @@ class DetectAhead:
 
     The two halves of the pipeline then run on the machine's two cores at once (PyTorch,
     OpenCV and the decoder release Python's lock while they compute), so a frame costs the
-    slower half, not the sum. Only for detectors that do not need the tracker's predictions
-    (``hint_boxes``): those must wait for the tracker, frame by frame. At most ``depth`` frames
+    slower half, not the sum. Only for detectors that never take the tracker's predictions
+    (``hint_boxes``; the learned SSD): background subtraction must wait for the tracker, frame
+    by frame, and its OpenCV models draw random numbers per thread. At most ``depth`` frames
     wait in the queue; an exception in the thread is raised here, in the caller's thread, and
     :meth:`close` (also on Ctrl-C) stops the thread before the run's outputs are settled.
     """
@@ -574,11 +575,16 @@ def _run_lab(video, *, line, detector, tracker, outputs: StagedOutputs | None, m
 
         frames = tqdm(frames, total=n_total, desc="lab", unit="frame", leave=False)
     n = 0
-    ahead = None if use_hints else DetectAhead(frames, det)
+    # detectors that can take the tracker's hints (background subtraction) always run here, in
+    # this thread: OpenCV's background models draw random numbers from a per-thread generator,
+    # so another thread would give other masks than the ones their tests were measured on
+    ahead = None if getattr(det, "uses_hints", False) else DetectAhead(frames, det)
     try:
         for i, (frame, dets) in enumerate(ahead if ahead is not None else ((f, None) for f in frames)):
             if use_hints:
                 dets = det(frame, hints=trk.predicted_boxes())
+            elif ahead is None:
+                dets = det(frame)
             tracked = trk.update(dets, frame)
             if stitcher is not None and len(tracked):
                 tracked.tracker_id = stitcher.update(i, tracked.tracker_id, tracked.xyxy)
