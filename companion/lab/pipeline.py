@@ -380,7 +380,7 @@ def run_lab(video, *, line=None, detector: str | object = DEFAULT_DETECTOR,
             max_frames: int | None = None, write_video: bool = True, write_files: bool = True,
             progress: bool = True, source_label: str = "video", fps: float | None = None,
             hint_boxes: bool = True, stitch: bool = True, reidentify: bool | object = True,
-            dead_band: float | None = None) -> LabResult:
+            dead_band: float | None = None, identities: bool = True) -> LabResult:
     """Run the whole pipeline and write the outputs; see the module docstring.
 
     ``video`` is a video file path, or frames in memory: a ``(T, H, W, 3)`` uint8 RGB array
@@ -391,6 +391,8 @@ def run_lab(video, *, line=None, detector: str | object = DEFAULT_DETECTOR,
     docstring (``reidentify`` may also be a ready :class:`~companion.lab.reidentify.ReIdentifier`).
     ``dead_band`` (pixels) is the counter's dead-band around the line (default
     :data:`~companion.lab.count.DEFAULT_DEAD_BAND` of the frame height; 0 turns it off).
+    ``identities`` runs the offline identity stage (:mod:`companion.lab.identities`) after the
+    last frame; it replaces the online re-identification when ``reidentify`` is left at True.
 
     The files appear together and complete, or not at all (:mod:`companion.lab.outputs`): they
     are written into a staging folder inside ``out_dir`` and moved into place at the end, with
@@ -409,18 +411,20 @@ def run_lab(video, *, line=None, detector: str | object = DEFAULT_DETECTOR,
                               outputs=outputs, min_frames=min_frames, max_frames=max_frames,
                               write_video=write_video, progress=progress,
                               source_label=source_label, fps=fps, hint_boxes=hint_boxes,
-                              stitch=stitch, reidentify=reidentify, dead_band=dead_band)
+                              stitch=stitch, reidentify=reidentify, dead_band=dead_band,
+                              identities=identities)
             result.outputs = outputs.commit()
         return result
     return _run_lab(video, line=line, detector=detector, tracker=tracker, outputs=outputs,
                     min_frames=min_frames, max_frames=max_frames, write_video=write_video,
                     progress=progress, source_label=source_label, fps=fps,
-                    hint_boxes=hint_boxes, stitch=stitch, reidentify=reidentify, dead_band=dead_band)
+                    hint_boxes=hint_boxes, stitch=stitch, reidentify=reidentify, dead_band=dead_band,
+                    identities=identities)
 
 
 def _run_lab(video, *, line, detector, tracker, outputs: StagedOutputs | None, min_frames,
              max_frames, write_video, progress, source_label, fps, hint_boxes, stitch, reidentify,
-             dead_band) -> LabResult:
+             dead_band, identities=False) -> LabResult:
     write_files = outputs is not None
     from companion.io import iter_frames, video_info
 
@@ -480,6 +484,13 @@ def _run_lab(video, *, line, detector, tracker, outputs: StagedOutputs | None, m
                  and trk.predicted_boxes() is not None)
     stitcher = TrackStitcher(fps_video, (W, H)) if stitch else None
     reid = None
+    log = None
+    if identities:
+        from companion.lab.identities import TrackLog
+
+        log = TrackLog()
+        if reidentify is True:  # the offline stage does the long-term re-identification
+            reidentify = False
     if reidentify is True:
         from companion.lab.reidentify import ReIdentifier
 
@@ -522,6 +533,8 @@ def _run_lab(video, *, line, detector, tracker, outputs: StagedOutputs | None, m
                 tracked.tracker_id = reid.update(i, frame, tracked.tracker_id, tracked.xyxy)
                 for _, provisional, person, _ in reid.merges[n_merges:]:
                     counter.relabel(provisional, person)
+            if log is not None:
+                log.update(i, frame, tracked.tracker_id, tracked.xyxy)
             events = counter.update(tracked, i, time_s=i / fps_video)
             ids = tracked.tracker_id
             monitor.update(i, frame, ids)
@@ -547,6 +560,17 @@ def _run_lab(video, *, line, detector, tracker, outputs: StagedOutputs | None, m
             return t
 
         mot_rows = [(r[0], resolve(r[1]), *r[2:]) for r in mot_rows]
+    ident = None
+    if log is not None:  # offline identities: cut, link, and rename the events and MOT rows
+        from companion.lab.identities import resolve_run
+
+        t_ident = time.process_time()
+        ident = resolve_run(log, counter, fps=fps_video)
+        mot_rows = [(r[0], ident.person_of(r[1] - 1, r[0] - 1) + 1, *r[2:]) for r in mot_rows]
+        timeline = [(f, a, b, len({e.track_id for e in counter.events if e.frame <= f}))
+                    for f, a, b, _ in timeline]
+        t_ident = time.process_time() - t_ident
+        elapsed = time.perf_counter() - t_start
 
     summary = {
         "frames": n, "in_count": counter.in_count, "out_count": counter.out_count,
@@ -563,6 +587,9 @@ def _run_lab(video, *, line, detector, tracker, outputs: StagedOutputs | None, m
         "crossings": [e.as_row() for e in counter.events],
         "hint_boxes": bool(use_hints), "stitched": len(stitcher.links) if stitcher is not None else None,
         "reidentified": len(reid.merges) if reid is not None else None,
+        "identities": None if ident is None else {
+            "tracks": len({t.track for t in ident.tracklets}), "tracklets": len(ident.tracklets),
+            "people": ident.num_people, "cpu_s": round(t_ident, 2)},
         "warnings": monitor.warnings(), "input_signals": monitor.signals(),
         "detector_fallback": getattr(det, "fallback_reason", None),
     }

@@ -56,6 +56,15 @@ class FusedEmbedder:
         self.histogram = ColorHistogramEmbedder() if histogram is None else histogram
         self.dim = self.pretrained.dim + self.histogram.dim
 
+    @property
+    def size(self) -> tuple[int, int]:
+        return getattr(self.pretrained, "size", (128, 64))
+
+    def embed_crops(self, crops) -> np.ndarray:
+        a = self.pretrained.embed_crops(crops) * np.sqrt(self.weight)
+        b = self.histogram.embed_crops(crops) * np.sqrt(1.0 - self.weight)
+        return np.concatenate([a, b], 1).astype(np.float32)
+
     def __call__(self, frame, xyxy) -> np.ndarray:
         a = self.pretrained(frame, xyxy) * np.sqrt(self.weight)
         b = self.histogram(frame, xyxy) * np.sqrt(1.0 - self.weight)
