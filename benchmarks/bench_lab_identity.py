@@ -35,7 +35,7 @@ from companion.data import street_clip
 from companion.lab.count import DEFAULT_DEAD_BAND, LineCounter
 from companion.lab.pipeline import STREET_CLIP_LINE, run_lab
 from companion.lab.reidentify import ReIdentifier, make_embedder
-from companion.lab.street_reference import DEFAULT_LINE_CROSSINGS, score_identities
+from companion.lab.street_reference import DEFAULT_LINE_CROSSINGS, score_identities, score_lines
 
 SPLIT = 400  # the threshold is chosen on crossings before this frame
 GRID = np.round(np.arange(0.60, 0.96, 0.02), 2)
@@ -210,6 +210,9 @@ def main(argv=None) -> int:
     for t in (0.70, 0.75, 0.80, 0.85, 0.90):
         c, _ = replay(rec.rows, cached, t, STREET_CLIP_LINE, H)
         print(f"  threshold {t:.2f}: {score_identities(c.events).row()}")
+    print("\n## 2b. every by-eye line (companion.lab.street_reference.LINES), same threshold")
+    for name, sc in score_lines(lambda line: replay(rec.rows, cached, thr, line, H)[0].events).items():
+        print(f"{name:8s}: {sc.row()}")
     if args.gallery:
         import cv2
 

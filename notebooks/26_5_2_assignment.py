@@ -226,6 +226,12 @@ for size in scaled([10, 50, 150], [10, 50]):
 # and the last frame's detections, gated at IoU < 0.3 (shown as `inf`), and the chosen pairs are
 # outlined. (`ByteTrack.tracked_objects` holds the boxes *after* the previous frame's update; the
 # prediction moves each of them one frame along its velocity.)
+#
+# Gating *before* solving, as here, is ByteTrack's rule (its released code hands the solver a
+# cost limit). SORT solves on all pairs first and drops the weak pairs afterwards (exercise `q3`,
+# `companion.tracking.sort_step`, the `trackers` package's SORT): the two differ when one track
+# could take an excellent box or two tracks could each take a poor one — gating first gives the
+# two poor pairs, solving first the excellent one.
 
 # %%
 from companion.synthetic.street import make_street_scene  # noqa: E402

@@ -83,9 +83,11 @@ class MiniSORT:
             self.streak[self.since > 0] = 0
             self.since += 1
             self.keep(np.isfinite(xysr_to_xyxy(self.mean[:, :4])).all(1))
-        # 2. associate
-        cost = 1 - box_iou(xysr_to_xyxy(self.mean[:, :4]), boxes)
-        matches, _, new = linear_assignment(cost, 1 - self.iou_threshold)
+        # 2. associate: solve on all pairs, then drop the pairs below the IoU threshold
+        iou = box_iou(xysr_to_xyxy(self.mean[:, :4]), boxes)
+        matches, _, _ = linear_assignment(1 - iou)
+        matches = matches[iou[matches[:, 0], matches[:, 1]] >= self.iou_threshold]
+        new = np.setdiff1d(np.arange(len(boxes)), matches[:, 1])
         det_of = np.full(len(self.mean), -1)
         t, d = matches[:, 0], matches[:, 1]
         if len(t):  # 3. update ...

@@ -260,3 +260,38 @@ def test_count_id_switches_is_what_mot_metrics_counts():
     gt = np.array([[f, 1, *box] for f in (1, 2, 3, 4)], float)
     hyp = np.array([[1, 10, *box], [3, 11, *box], [4, 10, *box]], float)  # frame 2 missed
     assert mot_metrics(gt, hyp, hota=False)["IDSW"] == 2
+
+
+def test_sort_associates_like_trackers_sort_solve_then_drop():
+    """SORT's association = the ``trackers`` package's SORTTracker._get_associated_indices:
+    optimal matching over all pairs, then pairs under the threshold dropped. A case where
+    gating before solving differs: it would match both tracks poorly instead of one well."""
+    from trackers import SORTTracker
+
+    from companion.tracking import sort_step
+    from companion.tracking.boxes import box_iou
+
+    ref = SORTTracker(minimum_iou_threshold=0.3)
+
+    def theirs(tracks, dets):
+        ref.tracks = [None] * len(tracks)
+        m, _, _ = ref._get_associated_indices(box_iou(tracks, dets), dets)
+        return sorted((int(a), int(b)) for a, b in m)
+
+    def ours(tracks, dets):
+        out = sort_step(tracks, np.zeros(len(tracks)), np.zeros(len(tracks)), dets, frame=5)
+        return sorted(map(tuple, out["matches"].tolist()))
+
+    # track 0 overlaps det 0 perfectly and det 1 a little; track 1 overlaps only det 0 a little
+    tracks = np.array([[0, 0, 10, 10], [5, 0, 15, 10]], float)
+    dets = np.array([[0, 0, 10, 10], [-4.5, 0, 5.5, 10]], float)
+    iou = box_iou(tracks, dets)
+    assert iou[0, 0] == 1 and 0.3 <= iou[0, 1] < 0.5 and 0.3 <= iou[1, 0] < 0.5 and iou[1, 1] < 0.3
+    assert ours(tracks, dets) == theirs(tracks, dets) == [(0, 0)]  # gate-first would give 0-1, 1-0
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        n, m = rng.integers(0, 7, 2)
+        xy = rng.uniform(0, 60, (n + m, 2))
+        wh = rng.uniform(8, 30, (n + m, 2))
+        boxes = np.concatenate([xy, xy + wh], 1)
+        assert ours(boxes[:n], boxes[n:]) == theirs(boxes[:n], boxes[n:])

@@ -464,3 +464,27 @@ def test_bytetrack_low_score_stage_can_be_switched_off():
             assert trk.update(frame(0.9)).tracker_id.tolist() == [0]
         ids[second] = trk.update(frame(0.3)).tracker_id.tolist()  # a weak box on the same person
     assert ids == {True: [0], False: [-1]}
+
+
+def test_motion_gate_crops_in_threads_give_the_serial_answer():
+    """Crops detected side by side in two threads: the same boxes, scores and order as one by one."""
+    from companion.detection.motion import MotionGatedDetector
+
+    det = SSDPersonDetector(None, input_size=320, score_threshold=0.05, shape_filter=False)
+    rng = np.random.default_rng(2)
+    base = rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)
+    base = np.ascontiguousarray(np.repeat(np.repeat(base[::8, ::8], 8, 0), 8, 1))
+    frames = [base]
+    for k in range(1, 6):  # two separate places change in every frame
+        f = frames[-1].copy()
+        f[20 + 5 * k:60 + 5 * k, 20:50] = 255 - f[20 + 5 * k:60 + 5 * k, 20:50]
+        f[150:190, 200 + 6 * k:230 + 6 * k] = 255 - f[150:190, 200 + 6 * k:230 + 6 * k]
+        frames.append(f)
+    serial, threaded = MotionGatedDetector(det, every=50, workers=1), MotionGatedDetector(det, every=50)
+    for f in frames:
+        a, b = serial(f), threaded(f)
+        np.testing.assert_array_equal(a.xyxy, b.xyxy)
+        np.testing.assert_array_equal(a.confidence, b.confidence)
+    assert threaded.workers == 2 and threaded.stats == serial.stats and serial.stats["crops"] >= 8
+    with pytest.raises(ValueError, match="workers"):
+        MotionGatedDetector(det, workers=0)

@@ -346,6 +346,72 @@ def output_names(write_video: bool = True) -> dict[str, str]:
 # ----------------------------------------------------------------------------------------------
 
 
+class DetectAhead:
+    """Decode and detect the next frames in a second thread while this one tracks, counts, draws
+    and encodes: iterating gives ``(frame, detections)`` in order.
+
+    The two halves of the pipeline then run on the machine's two cores at once (PyTorch,
+    OpenCV and the decoder release Python's lock while they compute), so a frame costs the
+    slower half, not the sum. Only for detectors that do not need the tracker's predictions
+    (``hint_boxes``): those must wait for the tracker, frame by frame. At most ``depth`` frames
+    wait in the queue; an exception in the thread is raised here, in the caller's thread, and
+    :meth:`close` (also on Ctrl-C) stops the thread before the run's outputs are settled.
+    """
+
+    _DONE = object()
+
+    def __init__(self, frames: Iterable[np.ndarray], detector, depth: int = 4):
+        import queue
+        import threading
+
+        self._queue: queue.Queue = queue.Queue(maxsize=int(depth))
+        self._stop = threading.Event()
+        self._frames, self._detector = frames, detector
+        self._thread = threading.Thread(target=self._work, name="lab-detect-ahead", daemon=True)
+        self._thread.start()
+
+    def _put(self, item) -> bool:
+        import queue
+
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _work(self) -> None:
+        try:
+            for frame in self._frames:
+                if self._stop.is_set() or not self._put((frame, self._detector(frame))):
+                    return
+            self._put(self._DONE)
+        except BaseException as exc:  # handed to the caller's thread
+            self._put(exc)
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, object]]:
+        import queue
+
+        while True:
+            try:
+                item = self._queue.get(timeout=0.1)
+            except queue.Empty:
+                if not self._thread.is_alive() and self._queue.empty():
+                    return  # the thread was stopped
+                continue
+            if item is self._DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        """Stop the thread (it finishes the frame it is on) and wait for it."""
+        self._stop.set()
+        self._thread.join()
+
+
 @dataclass
 class LabResult:
     summary: dict
@@ -519,12 +585,11 @@ def _run_lab(video, *, line, detector, tracker, outputs: StagedOutputs | None, m
 
         frames = tqdm(frames, total=n_total, desc="lab", unit="frame", leave=False)
     n = 0
+    ahead = None if use_hints else DetectAhead(frames, det)
     try:
-        for i, frame in enumerate(frames):
+        for i, (frame, dets) in enumerate(ahead if ahead is not None else ((f, None) for f in frames)):
             if use_hints:
                 dets = det(frame, hints=trk.predicted_boxes())
-            else:
-                dets = det(frame)
             tracked = trk.update(dets, frame)
             if stitcher is not None and len(tracked):
                 tracked.tracker_id = stitcher.update(i, tracked.tracker_id, tracked.xyxy)
@@ -548,6 +613,8 @@ def _run_lab(video, *, line, detector, tracker, outputs: StagedOutputs | None, m
                 writer.write(annot.draw(frame, tracked, counter, events, i))
             n += 1
     finally:
+        if ahead is not None:
+            ahead.close()
         if writer is not None:
             writer.close()
     elapsed = time.perf_counter() - t_start

@@ -18,6 +18,46 @@ crop gallery). They were written by looking at the frames, never from the pipeli
 Two assignments rest on appearance alone, not on a continuous view of the walk in between:
 the man in the dark jacket and jeans at frames 494 / 602 / 776 (``P7``) and the balding man at
 507 / 735 (``P8``) — both are the only people in the clip who match.
+
+**Two more lines** (:data:`LINES`; issue 13 asks for the default line and two more), read the
+same way and with the same people, so one person keeps one name on all three lines:
+
+* ``"left"`` — :data:`LEFT_LINE`, x = 240 from the bottom edge up to the tape (y 576..170), on the
+  left part of the pavement and across the lawn; ``"in"`` = rightward (drawn bottom to top).
+  19 crossings by 9 people (everyone but ``P6``).
+* ``"diagonal"`` — :data:`DIAGONAL_LINE`, from the bottom edge at x = 500 up-left to the tape at
+  (250, 180), 32 degrees off vertical, passing left of the lamp post and the tripod;
+  ``"in"`` = rightward and upward (the right-hand side of the arrow). 30 crossings by all 10 people.
+
+How they were made: a slit-scan of the pixels under each line stacked over time (minus its
+temporal median) showed when something passes the line and where along it; for every such
+passage, frame sequences of the neighbourhood (1:1 strips, and 2-3x zooms with a 10-pixel grid
+wherever it was close) gave the foot points (midpoint of the two feet) frame by frame —
+:data:`FOOT_POINTS` keeps one before and one after each crossing — and who it is (crops compared
+with the default line's people, and the walk followed from one line to the next). A crossing is
+written down when the feet get clearly (>= 10 px) to the other side; the written frame is where
+the foot point passes the line. Passages that touch the line without getting clearly across are
+*not* written down: on the left line ``P3`` comes within ~9 px at 750-756, and ``P6``, walking
+slowly away, is only ~7 px past it when the clip ends (frame 794). Turning back counts when the
+feet got across: on the diagonal ``P1`` walks ~15 px past it (frames 76-84) and turns back —
+'out' at 75, 'in' at 87. The man in the dark jacket and jeans (``P7``) stands *on* the diagonal
+(feet within 3 px of it) from frame 406 to 448 after crossing it 'out' at 381: one crossing 'in',
+at 450, when he steps off to the right. Several crossings are simultaneous in opposite directions
+(left line 671: ``P7`` out, ``P8`` in; diagonal 727: ``P3`` out, ``P7`` in; diagonal 770: ``P6``
+out, ``P2`` in). The lists were written before any lab run was scored on these lines; a lab run
+compared afterwards, for information, disagreed in one place that was not a missed crossing —
+this turn of ``P1``, first read off a downscaled picture as only touching the line — and that
+place was measured again by eye (3x zoom, pixel grid) and corrected.
+
+Assignments that rest on appearance and timing rather than a continuous view: on the left line,
+``P8`` at 591 / 671 (balding, beard, black jacket, jeans; he walks out of view on the left in
+between) and ``P9`` at 521 / 650 (the only red jacket); on the diagonal, ``P6`` at frame 9 (black
+leather jacket, black trousers, white papers; not followed frame by frame until his next
+crossing, of the default line at 173). The other links between lines follow a walk seen from one
+line to the next.
+:func:`reference_gallery` draws one crop per crossing around the by-eye foot point (no pipeline
+involved): ``notebooks/figures/lab_line_left_eye.png`` and ``lab_line_diagonal_eye.png``, written by
+``python -m companion.lab.street_reference``. :func:`score_lines` scores a pipeline on all three.
 """
 
 from __future__ import annotations
@@ -26,7 +66,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: who is who (short descriptions of the people who cross the default line)
+#: who is who (short descriptions of the people who cross the lines)
 PEOPLE = {
     "P1": "man, black pea coat, black trousers (walks back and forth; phones standing, ~545-615)",
     "P2": "woman, blonde, black coat, jeans (with P3)",
@@ -51,6 +91,102 @@ DEFAULT_LINE_CROSSINGS = (
     (675, "out", "P3"), (718, "in", "P9"), (723, "out", "P6"), (729, "in", "P1"),
     (735, "in", "P8"), (743, "out", "P1"), (776, "in", "P7"),
 )
+
+#: the line the default list was read for (the lab's ``STREET_CLIP_LINE``; a test keeps them equal)
+DEFAULT_LINE = (560.0, 470.0, 560.0, 150.0)
+
+#: a vertical line on the left part of the pavement, down across the lawn to the bottom edge
+#: (bottom -> top, so ``in`` = rightward)
+LEFT_LINE = (240.0, 576.0, 240.0, 170.0)
+
+#: a diagonal from the bottom edge up-left to the tape (``in`` = rightward and upward)
+DIAGONAL_LINE = (500.0, 576.0, 250.0, 180.0)
+
+#: the left line's crossings: (frame, direction, person)
+LEFT_LINE_CROSSINGS = (
+    (177, "out", "P4"), (200, "out", "P5"), (243, "out", "P8"), (303, "out", "P1"),
+    (307, "in", "P8"), (325, "in", "P1"), (521, "out", "P9"), (543, "out", "P3"),
+    (556, "out", "P2"), (578, "in", "P3"), (584, "in", "P2"), (591, "out", "P8"),
+    (650, "in", "P9"), (671, "out", "P7"), (671, "in", "P8"), (673, "out", "P2"),
+    (706, "out", "P10"), (709, "in", "P7"), (762, "in", "P2"),
+)
+
+#: the diagonal's crossings: (frame, direction, person)
+DIAGONAL_LINE_CROSSINGS = (
+    (9, "in", "P6"), (75, "out", "P1"), (87, "in", "P1"), (171, "out", "P4"),
+    (188, "out", "P5"), (235, "out", "P8"), (267, "out", "P7"), (295, "in", "P7"),
+    (296, "out", "P1"), (305, "out", "P6"), (314, "in", "P8"), (332, "in", "P6"),
+    (334, "in", "P1"), (381, "out", "P7"), (450, "in", "P7"), (505, "out", "P9"),
+    (523, "out", "P3"), (527, "out", "P2"), (585, "out", "P8"), (595, "in", "P3"),
+    (659, "in", "P9"), (662, "out", "P7"), (680, "in", "P8"), (697, "out", "P10"),
+    (727, "out", "P3"), (727, "in", "P7"), (770, "out", "P6"), (770, "in", "P2"),
+    (780, "in", "P3"), (786, "out", "P1"),
+)
+
+#: by-eye foot points (midpoint of the two feet, frame pixels) shortly before and after each
+#: crossing of the two new lines: {line: {(frame, person): ((f0, x0, y0), (f1, x1, y1))}}
+FOOT_POINTS = {
+    "left": {
+        (177, "P4"): ((174, 255, 230), (178, 230, 230)),
+        (200, "P5"): ((197, 255, 237), (201, 228, 237)),
+        (243, "P8"): ((239, 261, 230), (247, 223, 230)),
+        (303, "P1"): ((300, 257, 220), (305, 220, 220)),
+        (307, "P8"): ((302, 208, 231), (310, 258, 231)),
+        (325, "P1"): ((318, 206, 238), (327, 256, 238)),
+        (521, "P9"): ((516, 253, 246), (526, 225, 246)),
+        (543, "P3"): ((539, 278, 518), (548, 210, 518)),
+        (556, "P2"): ((548, 267, 500), (560, 227, 500)),
+        (578, "P3"): ((572, 222, 463), (581, 258, 463)),
+        (584, "P2"): ((580, 220, 565), (588, 270, 565)),
+        (591, "P8"): ((588, 258, 212), (594, 226, 212)),
+        (650, "P9"): ((645, 208, 217), (654, 255, 217)),
+        (671, "P7"): ((666, 262, 225), (676, 218, 228)),
+        (671, "P8"): ((663, 200, 230), (676, 272, 230)),
+        (673, "P2"): ((669, 256, 461), (678, 202, 461)),
+        (706, "P10"): ((703, 272, 285), (709, 218, 285)),
+        (709, "P7"): ((703, 220, 248), (714, 256, 252)),
+        (762, "P2"): ((756, 230, 267), (766, 267, 255)),
+    },
+    "diagonal": {
+        (9, "P6"): ((6, 309, 293), (10, 336, 290)),
+        (75, "P1"): ((72, 291, 232), (80, 269, 239)),
+        (87, "P1"): ((82, 277, 243), (90, 305, 250)),
+        (171, "P4"): ((168, 305, 232), (176, 252, 232)),
+        (188, "P5"): ((185, 332, 283), (191, 296, 283)),
+        (235, "P8"): ((231, 303, 233), (239, 255, 233)),
+        (267, "P7"): ((262, 332, 292), (271, 296, 278)),
+        (295, "P7"): ((292, 280, 238), (298, 301, 232)),
+        (296, "P1"): ((292, 295, 221), (298, 260, 220)),
+        (305, "P6"): ((298, 343, 295), (310, 291, 285)),
+        (314, "P8"): ((310, 250, 235), (319, 310, 244)),
+        (332, "P6"): ((328, 290, 278), (337, 335, 286)),
+        (334, "P1"): ((328, 259, 242), (337, 311, 242)),
+        (381, "P7"): ((379, 302, 247), (385, 279, 250)),
+        (450, "P7"): ((397, 283, 277), (454, 340, 286)),
+        (505, "P9"): ((500, 323, 260), (508, 286, 257)),
+        (523, "P3"): ((520, 526, 570), (524, 475, 563)),
+        (527, "P2"): ((524, 492, 530), (528, 445, 525)),
+        (585, "P8"): ((582, 292, 214), (588, 257, 214)),
+        (595, "P3"): ((590, 370, 433), (596, 420, 428)),
+        (659, "P9"): ((654, 255, 217), (663, 305, 215)),
+        (662, "P7"): ((657, 300, 224), (666, 262, 225)),
+        (680, "P8"): ((675, 256, 230), (684, 306, 228)),
+        (697, "P10"): ((696, 330, 291), (702, 280, 284)),
+        (727, "P3"): ((720, 313, 239), (738, 292, 272)),
+        (727, "P7"): ((720, 278, 261), (732, 331, 273)),
+        (770, "P6"): ((762, 315, 243), (774, 271, 244)),
+        (770, "P2"): ((766, 273, 240), (774, 304, 245)),
+        (780, "P3"): ((772, 331, 336), (784, 395, 364)),
+        (786, "P1"): ((780, 322, 240), (790, 263, 247)),
+    },
+}
+
+#: every by-eye list with the line it was read for: name -> (line, crossings)
+LINES = {
+    "default": (DEFAULT_LINE, DEFAULT_LINE_CROSSINGS),
+    "left": (LEFT_LINE, LEFT_LINE_CROSSINGS),
+    "diagonal": (DIAGONAL_LINE, DIAGONAL_LINE_CROSSINGS),
+}
 
 
 @dataclass
@@ -115,6 +251,69 @@ def score_identities(events, reference=DEFAULT_LINE_CROSSINGS, *, limit: int | N
         shared=sum(1 for s in people_of.values() if len(s) > 1), pairs=pairs)
 
 
+def score_lines(events_for_line, *, limit: int | None = None, tol: int = 6) -> dict:
+    """Score a pipeline on every by-eye line: ``{name: IdentityScore}``.
+
+    ``events_for_line(line)`` runs (or replays) the pipeline with that counting line — four
+    numbers x1 y1 x2 y2, see :data:`LINES` — and returns its crossing events.
+    """
+    return {name: score_identities(events_for_line(line), crossings, limit=limit, tol=tol)
+            for name, (line, crossings) in LINES.items()}
+
+
+def crossing_foot_point(name: str, frame: int, person: str) -> tuple[float, float]:
+    """The by-eye foot point of ``person`` at their crossing of line ``name`` at ``frame``
+    (linear between the two :data:`FOOT_POINTS` around it)."""
+    (f0, x0, y0), (f1, x1, y1) = FOOT_POINTS[name][(frame, person)]
+    w = (frame - f0) / (f1 - f0)
+    return x0 + w * (x1 - x0), y0 + w * (y1 - y0)
+
+
+def person_box(x: float, y: float) -> tuple[float, float, float, float]:
+    """A box for a person standing at foot point (x, y) on the street clip: height 0.23 y + 23
+    pixels (the perspective of this camera, a least-squares fit to 19 tracked boxes checked by
+    eye; 75 px on the far pavement, 150 px at the bottom edge), width 0.4 of the height."""
+    h = 0.23 * y + 23.0
+    return (x - 0.2 * h, y - h, x + 0.2 * h, y)
+
+
+def reference_gallery(video, name: str, *, columns: int = 10, path=None) -> np.ndarray:
+    """One crop per by-eye crossing of line ``name`` (``"left"`` or ``"diagonal"``), around the
+    by-eye foot point at the crossing frame, labelled with frame, direction and person (``id k`` =
+    ``Pk``); a header gives the line and its direction convention. RGB array; PNG at ``path``."""
+    import cv2
+
+    from companion.lab.count import describe_direction
+    from companion.lab.gallery import crossing_gallery
+
+    if name not in FOOT_POINTS:
+        raise ValueError(f"no by-eye foot points for line {name!r}; lines with foot points: "
+                         f"{sorted(FOOT_POINTS)}")
+    line, crossings = LINES[name]
+    events, rows = [], []
+    for f, d, p in crossings:
+        x0, y0, x1, y1 = person_box(*crossing_foot_point(name, f, p))
+        k = int(p[1:])
+        events.append(dict(cross_frame=f, direction=d, track_id=k))
+        rows.append((f + 1, k + 1, x0, y0, x1 - x0, y1 - y0))
+    gal = crossing_gallery(video, events, rows, reference=crossings, columns=columns)
+    head = np.zeros((40, gal.shape[1], 3), np.uint8)
+    people = len({p for _, _, p in crossings})
+    cv2.putText(head, f"'{name}' line, by eye: {len(crossings)} crossings by {people} people "
+                "(crop around the by-eye foot point at the crossing frame; id k = Pk)", (4, 15),
+                cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1, cv2.LINE_AA)
+    convention = describe_direction(line[:2], line[2:]).split("; 'out'")[0]
+    cv2.putText(head, convention, (4, 33), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (255, 255, 255), 1,
+                cv2.LINE_AA)
+    out = np.vstack([head, gal])
+    if path is not None:
+        from pathlib import Path
+
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(path), cv2.cvtColor(out, cv2.COLOR_RGB2BGR))
+    return out
+
+
 #: One box per by-eye crossing of the default line (frame, x0, y0, x1, y1): the person at (or
 #: within 3 frames of) the crossing, boxes from a tracking run checked by eye on a crop sheet, for
 #: re-identification experiments on real crops (26.5.4). The crossing at frame 43 (P3, walking in
@@ -146,3 +345,24 @@ def reference_crops(video, size=(128, 64)):
     crops = np.concatenate([crop_boxes(clip[i].permute(1, 2, 0).numpy(), [REFERENCE_BOXES[k][1:]], size)
                             for i, k in enumerate(keys)])
     return crops, np.array([person[k] for k in keys]), np.array(frames)
+
+
+def main(argv=None) -> int:
+    """Write the by-eye crop galleries of the two extra lines (``notebooks/figures``)."""
+    import argparse
+
+    from companion.data import street_clip
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("--out-dir", default="notebooks/figures")
+    args = ap.parse_args(argv)
+    video = street_clip()
+    for name in FOOT_POINTS:
+        path = f"{args.out_dir}/lab_line_{name}_eye.png"
+        reference_gallery(video, name, path=path)
+        print(f"{name}: {len(LINES[name][1])} crossings -> {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -4,8 +4,8 @@ One frame of :meth:`SORT.update`:
 
 1. Predict every track with the 7-state filter ``[u, v, s, r, u', v', s']``; a track whose
    prediction became invalid (negative area) is dropped.
-2. Cost = IoU between predicted boxes and detections; optimal assignment; pairs with
-   IoU < ``iou_threshold`` (0.3) are rejected.
+2. Cost = 1 - IoU between predicted boxes and detections; optimal assignment over all pairs;
+   *then* the matched pairs with IoU < ``iou_threshold`` (0.3) are rejected (solve, then drop).
 3. Matched tracks are corrected with their detection; every unmatched detection starts a track.
 4. A track is *reported* while it was matched this frame and has been matched in ``min_hits``
    (3) consecutive frames — or during the first ``min_hits`` frames of the video. A track not
@@ -45,8 +45,13 @@ def sort_step(track_boxes, hit_streak, since_update, det_boxes, frame: int, *, m
     """
     streak = np.where(np.asarray(since_update) > 0, 0, hit_streak).astype(np.int64)  # a miss breaks the streak
     since = np.asarray(since_update, dtype=np.int64) + 1
-    iou = box_iou(track_boxes, det_boxes)  # associate: optimal matching on 1 - IoU, IoU >= threshold
-    matches, _, new = linear_assignment(1.0 - iou, 1.0 - iou_threshold)
+    iou = box_iou(track_boxes, det_boxes)
+    # associate: optimal matching on 1 - IoU over ALL pairs, then drop pairs with IoU < threshold
+    # (SORT's rule, also ``trackers``'): gating before solving would make the solver match as
+    # many pairs as it can and could trade one excellent match for two poor ones
+    matches, _, _ = linear_assignment(1.0 - iou)
+    matches = matches[iou[matches[:, 0], matches[:, 1]] >= iou_threshold] if len(matches) else matches
+    new = np.setdiff1d(np.arange(iou.shape[1]), matches[:, 1])
     matched = matches[:, 0]
     since[matched] = 0  # update the matched tracks
     streak[matched] += 1

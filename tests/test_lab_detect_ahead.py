@@ -1,0 +1,92 @@
+"""The lab's detect-ahead thread: same detections, same order, errors and Ctrl-C in the caller."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from companion.lab.pipeline import DetectAhead, run_lab
+
+
+def _frames(n):
+    return [np.full((8, 8, 3), i, np.int32) for i in range(n)]
+
+
+def test_yields_every_frame_with_its_own_detections_in_order():
+    seen_threads = set()
+
+    def detector(frame):
+        seen_threads.add(threading.current_thread().name)
+        return int(frame[0, 0, 0]) * 10
+
+    out = list(DetectAhead(iter(_frames(50)), detector, depth=3))
+    assert [int(f[0, 0, 0]) for f, _ in out] == list(range(50))
+    assert [d for _, d in out] == [10 * i for i in range(50)]
+    assert seen_threads == {"lab-detect-ahead"}  # the detector ran in the other thread
+
+
+def test_an_error_in_the_thread_is_raised_in_the_caller():
+    def detector(frame):
+        if frame[0, 0, 0] == 7:
+            raise RuntimeError("bad frame 7")
+        return 0
+
+    got = []
+    with pytest.raises(RuntimeError, match="bad frame 7"):
+        for f, _ in DetectAhead(iter(_frames(20)), detector):
+            got.append(int(f[0, 0, 0]))
+    assert got == list(range(7))
+
+
+def test_close_stops_the_thread_early_and_frees_it():
+    calls = []
+
+    def detector(frame):
+        calls.append(int(frame[0, 0, 0]))
+        time.sleep(0.01)
+        return 0
+
+    ahead = DetectAhead(iter(_frames(1000)), detector, depth=2)
+    it = iter(ahead)
+    next(it), next(it)
+    ahead.close()
+    assert not ahead._thread.is_alive()
+    assert len(calls) < 10  # it did not run on to the end of the video
+
+
+def test_keyboard_interrupt_in_the_caller_stops_the_thread(tmp_path):
+    """Ctrl-C while the lab runs (raised in the caller's loop): no thread is left detecting."""
+    frames = np.random.default_rng(0).integers(0, 255, (40, 48, 64, 3), np.uint8)
+    calls = []
+
+    class Slow:
+        name = "slow"
+
+        def __call__(self, frame):
+            import supervision as sv
+
+            calls.append(1)
+            time.sleep(0.005)
+            return sv.Detections.empty()
+
+    class Interrupting:
+        name = "interrupting"
+
+        def __init__(self):
+            self.n = 0
+
+        def update(self, detections):
+            self.n += 1
+            if self.n == 5:
+                raise KeyboardInterrupt
+            detections.tracker_id = np.full(len(detections), -1, int)
+            return detections
+
+    before = {t.name for t in threading.enumerate()}
+    with pytest.raises(KeyboardInterrupt):
+        run_lab(frames, detector=Slow(), tracker=Interrupting(), out_dir=tmp_path / "out",
+                progress=False, reidentify=False, stitch=False)
+    assert "lab-detect-ahead" not in {t.name for t in threading.enumerate()} - before
+    assert len(calls) < 40
+    assert not (tmp_path / "out" / "summary.json").exists()
