@@ -43,6 +43,13 @@ import numpy as np
 #: (``benchmarks/bench_lab_identity.py``)
 DEFAULT_THRESHOLD = 0.16
 DEFAULT_CONTINUITY = 0.10
+#: close-encounter distance (body heights), appearance-change similarity, clean crops a piece
+#: needs to be cut off, and the embedding of the tracklets (``make_embedder`` name); chosen with
+#: the two above
+DEFAULT_NEAR = 0.5
+DEFAULT_CHANGE = 0.75
+DEFAULT_MIN_CROPS = 2
+DEFAULT_EMBEDDER = "histogram"
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -344,9 +351,10 @@ class TrackLog:
         return out
 
     def resolve(self, embedder, *, fps: float = 10.0, threshold: float = DEFAULT_THRESHOLD,
-                continuity: float = DEFAULT_CONTINUITY, near: float = 0.5, change: float = 0.75,
-                clean: float = 0.2, crops_per_tracklet: int = 6, until: int | None = None,
-                split: bool = True, max_gap_s: float = 1.0, min_crops: int = 2,
+                continuity: float = DEFAULT_CONTINUITY, near: float = DEFAULT_NEAR,
+                change: float = DEFAULT_CHANGE, clean: float = 0.2, crops_per_tracklet: int = 6,
+                until: int | None = None, split: bool = True, max_gap_s: float = 1.0,
+                min_crops: int = DEFAULT_MIN_CROPS,
                 histogram=None) -> Identities:
         """Split, embed a few crops per tracklet with ``embedder`` (``embed_crops``), link.
 
@@ -404,7 +412,7 @@ def resolve_run(log: TrackLog, counter, *, fps: float = 10.0, embedder=None, **k
     if embedder is None:
         from companion.lab.reidentify import make_embedder
 
-        embedder = make_embedder()
+        embedder = make_embedder(DEFAULT_EMBEDDER)
     ident = log.resolve(embedder, fps=fps, **kw)
     counter.rename(ident.person_of)
     return ident
