@@ -3,9 +3,10 @@ close encounter is cut and undone, two pieces of one person are linked, people w
 never linked, an implausible jump is never linked, an abrupt change of appearance is cut."""
 
 import numpy as np
+import pytest
 
-from companion.lab.identities import (Tracklet, TrackLog, appearance_cuts, encounter_cuts, recognisable_cuts,
-                                      link_tracklets, split_tracks, walkable)
+from companion.lab.identities import (Tracklet, TrackLog, appearance_cuts, encounter_cuts,
+                                      link_tracklets, recognisable_cuts, split_tracks, walkable)
 
 COLOURS = {"red": (200, 30, 30), "blue": (30, 30, 200), "green": (30, 200, 30)}
 
@@ -73,37 +74,41 @@ def test_split_tracks_cuts_at_the_given_frames():
     assert [(p.track, p.start, p.end) for p in pieces] == [(3, 10, 13), (3, 14, 16), (3, 17, 19)]
 
 
-def test_two_pieces_of_one_person_are_linked_and_a_stranger_is_not():
+@pytest.mark.parametrize("linkage", ["centroid", "average"])
+def test_two_pieces_of_one_person_are_linked_and_a_stranger_is_not(linkage):
     a = _tracklet(0, range(0, 10), 20, 60, "red")
     b = _tracklet(5, range(30, 40), 70, 110, "red")     # came back 2 s later, nearby
     c = _tracklet(6, range(50, 60), 120, 160, "green")  # someone else, later
-    labels = link_tracklets([a, b, c], threshold=0.1, continuity=0.0)
+    labels = link_tracklets([a, b, c], threshold=0.1, continuity=0.0, linkage=linkage)
     assert labels[0] == labels[1] != labels[2]
 
 
-def test_tracklets_that_coexist_are_never_linked():
+@pytest.mark.parametrize("linkage", ["centroid", "average"])
+def test_tracklets_that_coexist_are_never_linked(linkage):
     a = _tracklet(0, range(0, 10), 20, 60, "red")
     b = _tracklet(1, range(5, 15), 100, 140, "red")     # the same colour, at the same time
     c = _tracklet(2, range(30, 40), 150, 190, "red")    # can continue either, not both
-    labels = link_tracklets([a, b, c], threshold=0.5, continuity=0.0)
+    labels = link_tracklets([a, b, c], threshold=0.5, continuity=0.0, linkage=linkage)
     assert labels[0] != labels[1]
     assert labels[2] in (labels[0], labels[1])
 
 
-def test_an_unwalkable_jump_is_never_linked():
+@pytest.mark.parametrize("linkage", ["centroid", "average"])
+def test_an_unwalkable_jump_is_never_linked(linkage):
     a = _tracklet(0, range(0, 10), 0, 10, "red")
     b = _tracklet(1, range(11, 20), 1000, 1010, "red")  # 1000 px in one frame
     assert not walkable(a, b)
     assert walkable(a, _tracklet(1, range(11, 20), 15, 25, "red"))
-    labels = link_tracklets([a, b], threshold=0.5, continuity=0.0)
+    labels = link_tracklets([a, b], threshold=0.5, continuity=0.0, linkage=linkage)
     assert labels[0] != labels[1]
 
 
-def test_consecutive_pieces_of_a_track_need_continuity_when_appearance_is_unknown():
+@pytest.mark.parametrize("linkage", ["centroid", "average"])
+def test_consecutive_pieces_of_a_track_need_continuity_when_appearance_is_unknown(linkage):
     a = _tracklet(4, range(0, 10), 20, 60, None)
     b = _tracklet(4, range(10, 20), 60, 100, None)
-    assert link_tracklets([a, b], threshold=0.2, continuity=0.0).tolist() == [0, 1]
-    assert link_tracklets([a, b], threshold=0.2, continuity=0.9).tolist() == [0, 0]
+    assert link_tracklets([a, b], threshold=0.2, continuity=0.0, linkage=linkage).tolist() == [0, 1]
+    assert link_tracklets([a, b], threshold=0.2, continuity=0.9, linkage=linkage).tolist() == [0, 0]
 
 
 def test_pieces_too_poor_to_recognise_are_not_cut_off():
@@ -112,3 +117,4 @@ def test_pieces_too_poor_to_recognise_are_not_cut_off():
     assert recognisable_cuts({10, 30}, crops, 2) == {10}     # nothing after 30
     assert recognisable_cuts({10}, crops, 2) == {10}
     assert recognisable_cuts({1}, crops, 2) == set()         # one crop before 1
+

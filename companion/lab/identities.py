@@ -19,16 +19,16 @@ one problem — which pieces of track belong to one person — solved in three s
    one person cannot be in two places — and every step from one tracklet to the next in time is
    **walkable** (the distance between the last and the first foot point is at most
    ``(slack + speed * gap)`` body heights). Among the allowed pairs the most similar merge first
-   (average linkage: 1 - mean cosine similarity), down to ``threshold``; consecutive pieces of one
-   track get ``continuity`` off their distance (the tracker is trusted unless appearance clearly
-   says otherwise).
+   (centroid linkage: 1 - cosine similarity of the clusters' mean features; average linkage is
+   the alternative), down to ``threshold``; consecutive pieces of one track may get
+   ``continuity`` off their distance (trusting the tracker unless appearance says otherwise).
 3. **Recount**: the counter's crossing events keep their frame and direction; only their id changes
    to the identity of the tracklet that made them (:meth:`Identities.person_of`).
 
 :class:`TrackLog` collects, during the run, the boxes of every confirmed track and small crops every
 few frames (for the embeddings: at most ``crops_per_tracklet`` crops per tracklet are embedded, so
-the stage adds little to a run). ``threshold`` and ``continuity`` are chosen on the **first half**
-of the street clip (its by-eye crossings before frame 400) and on synthetic scenes;
+the stage adds little to a run). The parameters (the ``DEFAULT_*`` below) are chosen on the
+**first half** of the street clip (its by-eye crossings before frame 400);
 ``benchmarks/bench_lab_identity.py`` prints the choice and the held-out second half.
 """
 
@@ -38,18 +38,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-#: linking threshold on the average cosine distance (1 - similarity) of two clusters, and the
-#: discount for consecutive pieces of one track; chosen on the first half of the street clip
-#: (``benchmarks/bench_lab_identity.py``)
-DEFAULT_THRESHOLD = 0.16
-DEFAULT_CONTINUITY = 0.10
-#: close-encounter distance (body heights), appearance-change similarity, clean crops a piece
-#: needs to be cut off, and the embedding of the tracklets (``make_embedder`` name); chosen with
-#: the two above
+#: The stage's parameters, chosen on the first half of the street clip (the by-eye crossings before
+#: frame 400 on its three lines; ``benchmarks/bench_lab_identity.py`` §4 prints the grid's choice):
+#: linking threshold on the cosine distance of two clusters' mean features, discount for
+#: consecutive pieces of one track, close-encounter distance (body heights), appearance-change
+#: similarity, clean crops a piece needs to be cut off (0: every cut is kept), the tracklets'
+#: embedding (:func:`companion.lab.reidentify.make_embedder`) and the linkage
+DEFAULT_THRESHOLD = 0.15
+DEFAULT_CONTINUITY = 0.0
 DEFAULT_NEAR = 0.5
-DEFAULT_CHANGE = 0.75
-DEFAULT_MIN_CROPS = 2
-DEFAULT_EMBEDDER = "histogram"
+DEFAULT_CHANGE = 0.8
+DEFAULT_MIN_CROPS = 0
+DEFAULT_EMBEDDER = "fused"
+DEFAULT_LINKAGE = "centroid"
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -220,47 +221,74 @@ def _compatible(members: list[Tracklet], fps: float, speed: float, slack: float)
 
 def link_tracklets(tracklets: list[Tracklet], *, threshold: float = DEFAULT_THRESHOLD,
                    continuity: float = DEFAULT_CONTINUITY, fps: float = 10.0, speed: float = 0.25,
-                   slack: float = 0.5) -> np.ndarray:
+                   slack: float = 0.5, linkage: str = DEFAULT_LINKAGE) -> np.ndarray:
     """Constrained agglomerative clustering (see the module docstring): one label per tracklet.
 
-    Tracklets without a feature join only through ``continuity`` (their distance is taken as 1).
+    ``linkage``: ``"centroid"`` — the distance of two clusters is 1 - cosine similarity of the
+    means of their members' features (a person's look, averaged over all their pieces, does not
+    drift away as the cluster grows); ``"average"`` — the mean distance over all pairs of members.
+    Consecutive pieces of one track in the two clusters take ``continuity`` off. Tracklets without
+    a feature join only through ``continuity`` (their distance is taken as 1).
     """
+    if linkage not in ("centroid", "average"):
+        raise ValueError(f"linkage must be 'centroid' or 'average', got {linkage!r}")
     n = len(tracklets)
     has = np.array([t.feature is not None for t in tracklets], bool)
+    dim = next((len(t.feature) for t in tracklets if t.feature is not None), 1)
+    S = np.zeros((n, dim))  # per cluster: sum of member features
+    for i, t in enumerate(tracklets):
+        if t.feature is not None:
+            S[i] = t.feature
     dist = np.ones((n, n))
     if has.any():
-        F = np.stack([t.feature for t in tracklets if t.feature is not None])
-        dist[np.ix_(has, has)] = 1.0 - F @ F.T
+        dist[np.ix_(has, has)] = 1.0 - S[has] @ S[has].T
     # consecutive pieces of one track
+    nextto = np.zeros((n, n), bool)
     order = sorted(range(n), key=lambda i: (tracklets[i].track, tracklets[i].start))
     for i, j in zip(order[:-1], order[1:]):
         if tracklets[i].track == tracklets[j].track:
-            dist[i, j] -= continuity
-            dist[j, i] -= continuity
+            nextto[i, j] = nextto[j, i] = True
     # cannot-link: tracklets that coexist in time
     start = np.array([t.start for t in tracklets])
     end = np.array([t.end for t in tracklets])
     cannot = (start[:, None] <= end[None, :]) & (start[None, :] <= end[:, None])
+    np.fill_diagonal(cannot, True)
     size = np.ones(n)
-    D = dist.copy()
-    np.fill_diagonal(D, np.inf)
+    alive = np.ones(n, bool)
+    D = dist - continuity * nextto
+    dist = dist.copy()  # average linkage: the mean pair distance between clusters, kept up to date
     D[cannot] = np.inf
     clusters = {i: [i] for i in range(n)}
-    while clusters:
+    while True:
         a, b = np.unravel_index(np.argmin(D), D.shape)
         if not D[a, b] < threshold:
             break
         a, b = int(min(a, b)), int(max(a, b))
         if not _compatible([tracklets[i] for i in clusters[a] + clusters[b]], fps, speed, slack):
-            D[a, b] = D[b, a] = np.inf  # (kept for good: a conservative simplification)
+            cannot[a, b] = cannot[b, a] = True  # (kept for good: a conservative simplification)
+            D[a, b] = D[b, a] = np.inf
             continue
-        # average linkage (Lance-Williams): the mean distance over all pairs of members
-        row = (size[a] * D[a] + size[b] * D[b]) / (size[a] + size[b])
-        D[a], D[:, a] = row, row
-        D[a, a] = np.inf
-        D[b], D[:, b] = np.inf, np.inf
-        size[a] += size[b]
         clusters[a] += clusters.pop(b)
+        cannot[a] |= cannot[b]
+        cannot[:, a] = cannot[a]
+        nextto[a] |= nextto[b]
+        nextto[:, a] = nextto[a]
+        if linkage == "average":  # Lance-Williams: the mean over all pairs of members
+            row = (size[a] * dist[a] + size[b] * dist[b]) / (size[a] + size[b])
+            dist[a], dist[:, a] = row, row
+        else:
+            S[a] += S[b]
+            norms = np.linalg.norm(S, axis=1)
+            ok = norms > 0
+            row = np.ones(n)
+            if norms[a] > 0:
+                row[ok] = 1.0 - (S[ok] @ S[a]) / (norms[ok] * norms[a])
+        size[a] += size[b]
+        alive[b] = False
+        row = row - continuity * nextto[a]
+        row[cannot[a] | ~alive] = np.inf
+        D[a], D[:, a] = row, row
+        D[b], D[:, b] = np.inf, np.inf
     labels = np.empty(n, np.int64)
     for k, members in enumerate(sorted(clusters.values(), key=min)):
         labels[members] = k
@@ -354,7 +382,7 @@ class TrackLog:
                 continuity: float = DEFAULT_CONTINUITY, near: float = DEFAULT_NEAR,
                 change: float = DEFAULT_CHANGE, clean: float = 0.2, crops_per_tracklet: int = 6,
                 until: int | None = None, split: bool = True, max_gap_s: float = 1.0,
-                min_crops: int = DEFAULT_MIN_CROPS,
+                min_crops: int = DEFAULT_MIN_CROPS, linkage: str = DEFAULT_LINKAGE,
                 histogram=None) -> Identities:
         """Split, embed a few crops per tracklet with ``embedder`` (``embed_crops``), link.
 
@@ -395,7 +423,8 @@ class TrackLog:
             for k in np.unique(owner):
                 v = E[owner == k].mean(0)
                 tracklets[k].feature = v / max(np.linalg.norm(v), 1e-12)
-        labels = link_tracklets(tracklets, threshold=threshold, continuity=continuity, fps=fps)
+        labels = link_tracklets(tracklets, threshold=threshold, continuity=continuity, fps=fps,
+                                linkage=linkage)
         return Identities(tracklets, labels, cuts)
 
 
