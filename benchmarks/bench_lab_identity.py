@@ -160,13 +160,14 @@ def halves(events, crossings):
 
 #: the offline stage's grid, in order of preference on ties (cheaper embedding, fewer cuts, more
 #: cautious linking first): the first combination with the fewest first-half errors is chosen
+OFFLINE_EMBEDDERS = ("histogram", "fused")
 OFFLINE_GRID = [dict(embedder=e, linkage=ln, near=n, change=c, min_crops=m, threshold=t, continuity=k)
-                for e in ("histogram", "fused") for ln in ("centroid", "average")
+                for e in OFFLINE_EMBEDDERS for ln in ("centroid", "average")
                 for t in (0.1, 0.15, 0.2, 0.25, 0.3, 0.35)
                 for k in (0.0, 0.1) for n in (0.3, 0.5) for c in (0.75, 0.8, 0.85) for m in (0, 2)]
 
 
-def offline_section(rec_rows, frames, H):
+def offline_section(rec_rows, frames, H, embedders=OFFLINE_EMBEDDERS):
     """Section 4: the offline identity stage, chosen on the first half of every by-eye line."""
     import time as _time
 
@@ -188,18 +189,21 @@ def offline_section(rec_rows, frames, H):
     print(f"cost: collecting boxes and crops {t_log:.2f} CPU-s, cutting + embedding + linking "
           f"{t_resolve:.2f} CPU-s ({len(ident.tracklets)} tracklets from "
           f"{len({t.track for t in ident.tracklets})} tracks)")
-    embs = {name: _CropCache(make_embedder(name)) for name in ("histogram", "fused")}
+    embs = {name: _CropCache(make_embedder(name)) for name in embedders}
+    grid = [p for p in OFFLINE_GRID if p["embedder"] in embedders]
+    grid += [dict(p, embedder=e) for e in embedders if e not in OFFLINE_EMBEDDERS
+             for p in OFFLINE_GRID if p["embedder"] == OFFLINE_EMBEDDERS[0]]
     ev_first = {name: tracker_events(rec_rows, line, H, until=SPLIT) for name, (line, _) in LINES.items()}
     ref_first = {name: [r for r in cr if r[0] < SPLIT - 10] for name, (_, cr) in LINES.items()}
     best = None
-    for p in OFFLINE_GRID:
+    for p in grid:
         idf = log.resolve(embs[p["embedder"]], until=SPLIT, **{k: v for k, v in p.items() if k != "embedder"})
         err = sum(id_errors(score_identities(renamed(ev_first[n], idf), ref_first[n])) for n in LINES)
         if best is None or err < best[0]:
             best = (err, p)
     err, chosen = best
     print(f"chosen on the first half of the {len(LINES)} by-eye lines (crossings < frame {SPLIT}; "
-          f"{len(OFFLINE_GRID)} combinations, fewest identity errors, ties -> the cheaper / more "
+          f"{len(grid)} combinations, fewest identity errors, ties -> the cheaper / more "
           f"cautious one): {chosen} with {err} identity errors")
     print(f"the lab's defaults {'ARE' if chosen == default else 'are NOT'} this choice: {default}")
     idw = log.resolve(embs[chosen["embedder"]], **{k: v for k, v in chosen.items() if k != "embedder"})
@@ -267,6 +271,9 @@ def main(argv=None) -> int:
     ap.add_argument("--detections", default=None, metavar="PKL",
                     help="cache of the detector's boxes: read if it exists, else written")
     ap.add_argument("--no-phone", action="store_true", help="skip the loitering-on-the-line case")
+    ap.add_argument("--offline-embedders", default=",".join(OFFLINE_EMBEDDERS), metavar="NAMES",
+                    help="embeddings the offline stage's grid may choose (make_embedder names, comma-"
+                         f"separated; default {','.join(OFFLINE_EMBEDDERS)}; 'learned' is h-reid's)")
     ap.add_argument("--offline-only", action="store_true",
                     help="only section 4 (the offline identity stage, the lab's default) and the targets")
     args = ap.parse_args(argv)
@@ -299,7 +306,7 @@ def main(argv=None) -> int:
     H = frames[0].shape[0]
     cached = _Cached(make_embedder(args.embedder), frames)
     if args.offline_only:
-        return _targets(offline_section(rec.rows, frames, H)[0])
+        return _targets(offline_section(rec.rows, frames, H, args.offline_embedders.split(","))[0])
 
     print("\n## 1. choosing the re-identification threshold on the first half (crossings < "
           f"frame {SPLIT})")
@@ -354,7 +361,7 @@ def main(argv=None) -> int:
               f"{PHONE_LINE})")
         for band, ev in loiterer(args.detector).items():
             print(f"dead-band {band}: his crossings {ev}")
-    return _targets(offline_section(rec.rows, frames, H)[0])
+    return _targets(offline_section(rec.rows, frames, H, args.offline_embedders.split(","))[0])
 
 
 def _targets(scores) -> int:
