@@ -306,7 +306,7 @@ def main(argv=None) -> int:
     H = frames[0].shape[0]
     cached = _Cached(make_embedder(args.embedder), frames)
     if args.offline_only:
-        return _targets(offline_section(rec.rows, frames, H, args.offline_embedders.split(","))[0])
+        return _offline_and_gallery(args, rec.rows, frames, H, path, det_name)
 
     print("\n## 1. choosing the re-identification threshold on the first half (crossings < "
           f"frame {SPLIT})")
@@ -345,23 +345,32 @@ def main(argv=None) -> int:
     print("\n## 2b. every by-eye line (companion.lab.street_reference.LINES), same threshold")
     for name, sc in score_lines(lambda line: replay(rec.rows, cached, thr, line, H)[0].events).items():
         print(f"{name:8s}: {sc.row()}")
-    if args.gallery:
-        import cv2
-
-        from companion.lab.gallery import crossing_gallery
-
-        g = crossing_gallery(path, counter.events, mot, reference=DEFAULT_LINE_CROSSINGS)
-        head = np.zeros((22, g.shape[1], 3), np.uint8)
-        cv2.putText(head, f"{det_name} + ByteTrack + stitching + re-identification (threshold {thr:.2f}) "
-                    f"vs by eye: {whole.row()}", (4, 15), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1)
-        cv2.imwrite(args.gallery, cv2.cvtColor(np.vstack([head, g]), cv2.COLOR_RGB2BGR))
-        print(f"gallery written to {args.gallery}")
     if not args.no_phone:
         print("\n## 3. a man standing on the phone on a diagonal line (frames 520-640, line "
               f"{PHONE_LINE})")
         for band, ev in loiterer(args.detector).items():
             print(f"dead-band {band}: his crossings {ev}")
-    return _targets(offline_section(rec.rows, frames, H, args.offline_embedders.split(","))[0])
+    return _offline_and_gallery(args, rec.rows, frames, H, path, det_name)
+
+
+def _offline_and_gallery(args, rows, frames, H, path, det_name) -> int:
+    """Section 4, the gallery of the crossings under its identities (``--gallery``), the targets."""
+    scores, ident = offline_section(rows, frames, H, args.offline_embedders.split(","))
+    if args.gallery:  # the crossings under the lab's default (offline) identities
+        import cv2
+
+        from companion.lab.gallery import crossing_gallery
+
+        events = renamed(tracker_events(rows, STREET_CLIP_LINE, H), ident)
+        mot = [(f + 1, ident.person_of(t, f) + 1, b[0], b[1], b[2] - b[0], b[3] - b[1])
+               for f, ids, boxes, _ in rows for t, b in zip(ids.tolist(), boxes) if t >= 0]
+        g = crossing_gallery(path, events, mot, reference=DEFAULT_LINE_CROSSINGS)
+        head = np.zeros((22, g.shape[1], 3), np.uint8)
+        cv2.putText(head, f"{det_name} + ByteTrack + stitching + offline identities vs by eye: "
+                    f"{scores['default'].row()}", (4, 15), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1)
+        cv2.imwrite(args.gallery, cv2.cvtColor(np.vstack([head, g]), cv2.COLOR_RGB2BGR))
+        print(f"gallery written to {args.gallery}")
+    return _targets(scores)
 
 
 def _targets(scores) -> int:

@@ -15,15 +15,22 @@ the ``trackers`` package's production ByteTrack), counts line crossings
 ``summary.json``          frames, in_count, out_count, distinct, fps, detector, tracker, line, ...
 ========================  =======================================================================
 
-Three links between the stages keep one id per person through the moments trackers get wrong
-(both on by default, for every input, and each can be switched off for comparison):
+Links between the stages keep one id per person through the moments trackers get wrong
+(on by default, for every input, and each can be switched off for comparison):
 
 * ``hint_boxes`` — before detecting, the tracker's predicted boxes for this frame are handed to a
   detector that can use them (background subtraction): a blob that holds two or more predicted
   people (people walking into each other) is cut along the predictions, so each track keeps its
   own box through the merge instead of one track taking the group box and the other starving.
   Only the companion ByteTrack exposes its predictions; other trackers run without hints.
-* ``reidentify`` — long-term re-identification (:mod:`companion.lab.reidentify`): a person who
+* ``identities`` (default) — the offline identity stage (:mod:`companion.lab.identities`): after
+  the last frame, the tracks are cut where two people met or a track's look changed, the pieces
+  are linked into people by constrained clustering on appearance (never two pieces seen at once,
+  never an unwalkable jump), and the crossing events and MOT rows take the people's ids (frames
+  and directions unchanged). It replaces the online ``reidentify`` below unless that is given as
+  an object; the annotated video shows the ids as they were during the run.
+* ``reidentify`` — online long-term re-identification (:mod:`companion.lab.reidentify`; used when
+  ``identities=False``): a person who
   leaves the picture (or stays hidden for longer than the stitcher bridges) and comes back is
   recognised by appearance — ImageNet-pretrained MobileNetV2 features beside a colour histogram
   of their crops, compared with a gallery of the people not in the picture — and keeps their id, so ``distinct`` counts
