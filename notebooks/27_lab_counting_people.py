@@ -477,8 +477,8 @@ for second in (True, False):
 # while hidden is counted when they reappear. On the scripted scenes of `companion.lab.scenarios`
 # this takes the pipeline from 27 to 30 exact scenes out of 32 (seeds 0-7;
 # `benchmarks/bench_lab_synthetic.py`); the two left are people who pass each other *at* the line
-# while turning round, where motion alone cannot tell who is who. For absences longer than the
-# stitcher bridges it re-identifies people by appearance (section 7b). Below it runs on the
+# while turning round, where motion alone cannot tell who is who. After the last frame it revises
+# the ids by appearance (section 7b). Below it runs on the
 # learned detector's boxes from section 6b (that detector takes no hints).
 
 # %%
@@ -520,20 +520,26 @@ animate(small, fps=10 / step, title=f"annotated output (every {step}th frame)")
 #
 # "Distinct people" is only a head count if one person keeps one id — through merges with
 # others, and also when they **leave the picture and come back**. The tracker forgets a lost
-# person after a few seconds, and the stitcher bridges gaps of a second by motion; for longer
-# absences `run_lab` re-identifies people by appearance (`companion.lab.reidentify`): it keeps a
-# gallery of embeddings of everyone who is *not* in the picture — ImageNet-pretrained MobileNetV2
-# features of their crops, side by side with a colour histogram — and a new track that looks like
-# one of them (cosine similarity above a threshold chosen on the first half of the clip) takes
-# their id. Every counted crossing, with its id and (where it matches one) who it is by eye — in
-# red when a person has two ids or an id two people:
+# person after a few seconds, the stitcher bridges gaps of a second by motion, and inside couples
+# and groups the tracker itself swaps ids. The lab writes its outputs only after the last frame,
+# so it may revise the ids before it reports who crossed: `run_lab` runs an **offline identity
+# stage** (`companion.lab.identities`). It cuts every track where it came close to another one
+# (where a tracker can swap two people) or where its look changes abruptly, and links the pieces
+# into people by agglomerative clustering on their appearance (colour histograms of a few clean
+# crops per piece) — never linking two pieces seen at the same time (one person cannot be in two
+# places), nor two that nobody could walk between in the time between them. Its few parameters
+# were chosen on the first half of the clip (`benchmarks/bench_lab_identity.py`). The crossings
+# keep their frame and direction; only their id changes. (`run_lab(..., identities=False)` keeps
+# the online re-identification of `companion.lab.reidentify` instead.) Every counted crossing,
+# with its id and (where it matches one) who it is by eye — in red when a person has two ids or
+# an id two people:
 
 # %%
 from companion.lab.gallery import crossing_gallery
 
 if REAL:
     sc = score_identities(result.counter.events, limit=N_FRAMES)
-    print("vs by eye:", sc.row(), f"| re-identifications: {s['reidentified']}")
+    print("vs by eye:", sc.row(), f"| offline identities: {s['identities']}")
 gal = crossing_gallery(VIDEO, result.counter.events, result.mot_rows,
                        reference=DEFAULT_LINE_CROSSINGS if REAL else None,
                        path="outputs/lab_notebook/crossings_gallery.png")

@@ -46,6 +46,14 @@ def test_json_summary_and_outputs(small_video, tmp_path, capsys):
 
     assert video_info(out / "annotated.mp4").num_frames == len(scene.frames)
     assert _sha(path) == before
+    ident = summary["identities"]  # the offline identity stage ran (the default) ...
+    assert ident["tracklets"] >= ident["tracks"] >= 1 and ident["people"] >= summary["distinct"]
+    mot_ids = {int(r.split(",")[1]) - 1 for r in (out / "tracks_mot.txt").read_text().splitlines()}
+    rows = (out / "crossings.csv").read_text().splitlines()[1:]
+    assert rows and {int(r.split(",")[2]) for r in rows} <= mot_ids  # ... one set of ids
+    rc = cli.main(["--video", str(path), "--line", *map(str, line), "--out", str(tmp_path / "o2"),
+                   "--json", "--detector", "bgsub", "--online-ids", "--no-video"])
+    assert rc == 0 and json.loads(capsys.readouterr().out)["identities"] is None
 
 
 def test_human_output_prints_counts_and_convention(small_video, tmp_path, capsys):

@@ -101,13 +101,17 @@ def test_runs_are_deterministic():
 
 
 def test_links_switch_off():
-    """The two links can be switched off (and the summary says so); on occlusions seed 2 they are
+    """The links can be switched off (and the summary says so); on occlusions seed 2 they are
     what makes the count exact: without them two people who pass each other swap ids and one
-    person is lost from ``distinct``."""
+    person is lost from ``distinct``. The offline identity stage (on by default) cuts the tracks
+    where people meet: more tracklets than tracks."""
     scene, line = make_scene("occlusions", 2)
     gt = ground_truth(scene, line)
     truth = (gt.in_count, gt.out_count, gt.distinct)
-    off = run_lab(scene.frames, line=line, detector="bgsub", fps=scene.fps, write_files=False, progress=False,
-                  hint_boxes=False, stitch=False)
+    kw = dict(line=line, detector="bgsub", fps=scene.fps, write_files=False, progress=False)
+    off = run_lab(scene.frames, hint_boxes=False, stitch=False, identities=False, **kw)
     assert off.summary["hint_boxes"] is False and off.summary["stitched"] is None
+    assert off.summary["identities"] is None
     assert (off.in_count, off.out_count, off.distinct) != truth
+    offline = run_lab(scene.frames, hint_boxes=False, stitch=False, **kw)
+    assert offline.summary["identities"]["tracklets"] > offline.summary["identities"]["tracks"]

@@ -47,6 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-frames", type=int, default=None, metavar="N",
                    help="stop after N frames (default: the whole video)")
     p.add_argument("--no-video", action="store_true", help="skip the annotated video")
+    p.add_argument("--online-ids", action="store_true",
+                   help="skip the offline identity stage (cut tracks at encounters, link the "
+                        "pieces by appearance after the last frame) and keep the online "
+                        "re-identification's ids")
     p.add_argument("--json", action="store_true",
                    help="print only the JSON summary to stdout")
     p.add_argument("--preview", nargs="?", const=0, type=int, metavar="FRAME",
@@ -221,7 +225,8 @@ def _main(args, state: dict) -> int:
                 _say(f"[lab] detector: {args.detector}   tracker: {args.tracker}", quiet)
             result = run_lab(video, line=line, detector=args.detector, tracker=args.tracker,
                              out_dir=out, min_frames=args.min_frames, max_frames=args.max_frames,
-                             write_video=not args.no_video, progress=True, source_label=source)
+                             write_video=not args.no_video, progress=True, source_label=source,
+                             identities=not args.online_ids)
             summary = result.summary
             if scene is not None:
                 summary["video"] = str(out.final["synthetic"])

@@ -241,6 +241,13 @@ class LineCounter:
         if src in self._tracks:
             self._tracks[dst] = self._tracks.pop(src)
 
+    def rename(self, person_of) -> None:
+        """Give every event the id ``person_of(track_id, cross_frame)`` (offline identities,
+        :mod:`companion.lab.identities`): frames and directions stay, ``distinct`` follows."""
+        for ev in self.events:
+            ev.track_id = int(person_of(ev.track_id, ev.cross_frame))
+        self._crossed_ids = {ev.track_id for ev in self.events}
+
     # -- feeding --------------------------------------------------------------------------------
     def update(self, detections, frame_index: int, time_s: float | None = None) -> list[CrossingEvent]:
         """One frame of tracked detections (needs ``tracker_id``; -1 = tentative, ignored)."""

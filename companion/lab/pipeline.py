@@ -15,15 +15,22 @@ the ``trackers`` package's production ByteTrack), counts line crossings
 ``summary.json``          frames, in_count, out_count, distinct, fps, detector, tracker, line, ...
 ========================  =======================================================================
 
-Three links between the stages keep one id per person through the moments trackers get wrong
-(both on by default, for every input, and each can be switched off for comparison):
+Links between the stages keep one id per person through the moments trackers get wrong
+(on by default, for every input, and each can be switched off for comparison):
 
 * ``hint_boxes`` — before detecting, the tracker's predicted boxes for this frame are handed to a
   detector that can use them (background subtraction): a blob that holds two or more predicted
   people (people walking into each other) is cut along the predictions, so each track keeps its
   own box through the merge instead of one track taking the group box and the other starving.
   Only the companion ByteTrack exposes its predictions; other trackers run without hints.
-* ``reidentify`` — long-term re-identification (:mod:`companion.lab.reidentify`): a person who
+* ``identities`` (default) — the offline identity stage (:mod:`companion.lab.identities`): after
+  the last frame, the tracks are cut where two people met or a track's look changed, the pieces
+  are linked into people by constrained clustering on appearance (never two pieces seen at once,
+  never an unwalkable jump), and the crossing events and MOT rows take the people's ids (frames
+  and directions unchanged). It replaces the online ``reidentify`` below unless that is given as
+  an object; the annotated video shows the ids as they were during the run.
+* ``reidentify`` — online long-term re-identification (:mod:`companion.lab.reidentify`; used when
+  ``identities=False``): a person who
   leaves the picture (or stays hidden for longer than the stitcher bridges) and comes back is
   recognised by appearance — ImageNet-pretrained MobileNetV2 features beside a colour histogram
   of their crops, compared with a gallery of the people not in the picture — and keeps their id, so ``distinct`` counts
@@ -447,7 +454,7 @@ def run_lab(video, *, line=None, detector: str | object = DEFAULT_DETECTOR,
             max_frames: int | None = None, write_video: bool = True, write_files: bool = True,
             progress: bool = True, source_label: str = "video", fps: float | None = None,
             hint_boxes: bool = True, stitch: bool = True, reidentify: bool | object = True,
-            dead_band: float | None = None) -> LabResult:
+            dead_band: float | None = None, identities: bool = True) -> LabResult:
     """Run the whole pipeline and write the outputs; see the module docstring.
 
     ``video`` is a video file path, or frames in memory: a ``(T, H, W, 3)`` uint8 RGB array
@@ -458,6 +465,8 @@ def run_lab(video, *, line=None, detector: str | object = DEFAULT_DETECTOR,
     docstring (``reidentify`` may also be a ready :class:`~companion.lab.reidentify.ReIdentifier`).
     ``dead_band`` (pixels) is the counter's dead-band around the line (default
     :data:`~companion.lab.count.DEFAULT_DEAD_BAND` of the frame height; 0 turns it off).
+    ``identities`` runs the offline identity stage (:mod:`companion.lab.identities`) after the
+    last frame; it replaces the online re-identification when ``reidentify`` is left at True.
 
     The files appear together and complete, or not at all (:mod:`companion.lab.outputs`): they
     are written into a staging folder inside ``out_dir`` and moved into place at the end, with
@@ -476,18 +485,20 @@ def run_lab(video, *, line=None, detector: str | object = DEFAULT_DETECTOR,
                               outputs=outputs, min_frames=min_frames, max_frames=max_frames,
                               write_video=write_video, progress=progress,
                               source_label=source_label, fps=fps, hint_boxes=hint_boxes,
-                              stitch=stitch, reidentify=reidentify, dead_band=dead_band)
+                              stitch=stitch, reidentify=reidentify, dead_band=dead_band,
+                              identities=identities)
             result.outputs = outputs.commit()
         return result
     return _run_lab(video, line=line, detector=detector, tracker=tracker, outputs=outputs,
                     min_frames=min_frames, max_frames=max_frames, write_video=write_video,
                     progress=progress, source_label=source_label, fps=fps,
-                    hint_boxes=hint_boxes, stitch=stitch, reidentify=reidentify, dead_band=dead_band)
+                    hint_boxes=hint_boxes, stitch=stitch, reidentify=reidentify, dead_band=dead_band,
+                    identities=identities)
 
 
 def _run_lab(video, *, line, detector, tracker, outputs: StagedOutputs | None, min_frames,
              max_frames, write_video, progress, source_label, fps, hint_boxes, stitch, reidentify,
-             dead_band) -> LabResult:
+             dead_band, identities=False) -> LabResult:
     write_files = outputs is not None
     from companion.io import iter_frames, video_info
 
@@ -547,6 +558,13 @@ def _run_lab(video, *, line, detector, tracker, outputs: StagedOutputs | None, m
                  and trk.predicted_boxes() is not None)
     stitcher = TrackStitcher(fps_video, (W, H)) if stitch else None
     reid = None
+    log = None
+    if identities:
+        from companion.lab.identities import TrackLog
+
+        log = TrackLog()
+        if reidentify is True:  # the offline stage does the long-term re-identification
+            reidentify = False
     if reidentify is True:
         from companion.lab.reidentify import ReIdentifier
 
@@ -593,6 +611,8 @@ def _run_lab(video, *, line, detector, tracker, outputs: StagedOutputs | None, m
                 tracked.tracker_id = reid.update(i, frame, tracked.tracker_id, tracked.xyxy)
                 for _, provisional, person, _ in reid.merges[n_merges:]:
                     counter.relabel(provisional, person)
+            if log is not None:
+                log.update(i, frame, tracked.tracker_id, tracked.xyxy)
             events = counter.update(tracked, i, time_s=i / fps_video)
             ids = tracked.tracker_id
             monitor.update(i, frame, ids)
@@ -620,6 +640,17 @@ def _run_lab(video, *, line, detector, tracker, outputs: StagedOutputs | None, m
             return t
 
         mot_rows = [(r[0], resolve(r[1]), *r[2:]) for r in mot_rows]
+    ident = None
+    if log is not None:  # offline identities: cut, link, and rename the events and MOT rows
+        from companion.lab.identities import resolve_run
+
+        t_ident = time.process_time()
+        ident = resolve_run(log, counter, fps=fps_video)
+        mot_rows = [(r[0], ident.person_of(r[1] - 1, r[0] - 1) + 1, *r[2:]) for r in mot_rows]
+        timeline = [(f, a, b, len({e.track_id for e in counter.events if e.frame <= f}))
+                    for f, a, b, _ in timeline]
+        t_ident = time.process_time() - t_ident
+        elapsed = time.perf_counter() - t_start
 
     summary = {
         "frames": n, "in_count": counter.in_count, "out_count": counter.out_count,
@@ -636,6 +667,9 @@ def _run_lab(video, *, line, detector, tracker, outputs: StagedOutputs | None, m
         "crossings": [e.as_row() for e in counter.events],
         "hint_boxes": bool(use_hints), "stitched": len(stitcher.links) if stitcher is not None else None,
         "reidentified": len(reid.merges) if reid is not None else None,
+        "identities": None if ident is None else {
+            "tracks": len({t.track for t in ident.tracklets}), "tracklets": len(ident.tracklets),
+            "people": ident.num_people, "cpu_s": round(t_ident, 2)},
         "warnings": monitor.warnings(), "input_signals": monitor.signals(),
         "detector_fallback": getattr(det, "fallback_reason", None),
     }

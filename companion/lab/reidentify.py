@@ -56,6 +56,15 @@ class FusedEmbedder:
         self.histogram = ColorHistogramEmbedder() if histogram is None else histogram
         self.dim = self.pretrained.dim + self.histogram.dim
 
+    @property
+    def size(self) -> tuple[int, int]:
+        return getattr(self.pretrained, "size", (128, 64))
+
+    def embed_crops(self, crops) -> np.ndarray:
+        a = self.pretrained.embed_crops(crops) * np.sqrt(self.weight)
+        b = self.histogram.embed_crops(crops) * np.sqrt(1.0 - self.weight)
+        return np.concatenate([a, b], 1).astype(np.float32)
+
     def __call__(self, frame, xyxy) -> np.ndarray:
         a = self.pretrained(frame, xyxy) * np.sqrt(self.weight)
         b = self.histogram(frame, xyxy) * np.sqrt(1.0 - self.weight)
@@ -63,17 +72,23 @@ class FusedEmbedder:
 
 
 def make_embedder(name: str | None = None):
-    """``"fused"`` (default), ``"pretrained"`` (ImageNet MobileNetV2) or ``"histogram"``."""
+    """``"fused"`` (default), ``"pretrained"`` (ImageNet MobileNetV2), ``"histogram"`` or
+    ``"learned"`` (mid-level MobileNetV2 stripes + a head trained on the street clip's own
+    tracklets, :class:`companion.tracking.reid_learned.LearnedEmbedder`)."""
     from companion.tracking.reid import ColorHistogramEmbedder, PretrainedEmbedder
 
     name = DEFAULT_EMBEDDER if name is None else name
+    if name == "learned":
+        from companion.tracking.reid_learned import LearnedEmbedder
+
+        return LearnedEmbedder()
     if name == "fused":
         return FusedEmbedder()
     if name == "pretrained":
         return PretrainedEmbedder()
     if name == "histogram":
         return ColorHistogramEmbedder()
-    raise ValueError(f"embedder must be 'fused', 'pretrained' or 'histogram', got {name!r}")
+    raise ValueError(f"embedder must be 'fused', 'pretrained', 'histogram' or 'learned', got {name!r}")
 
 
 @dataclass

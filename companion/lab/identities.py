@@ -1,0 +1,447 @@
+"""Offline identities: after the whole clip, cut the tracks where they are unreliable and link the
+pieces into people.
+
+The lab writes its outputs only after the last frame, so it may revise the tracker's ids before it
+reports who crossed. Online, a tracker (26.5) makes two kinds of identity errors that no later
+online step can undo: it **swaps** two people who walk into each other (a couple, a group), and it
+gives a person who leaves and returns a **new** id. Offline, with the whole clip in hand, both are
+one problem — which pieces of track belong to one person — solved in three steps:
+
+1. **Split** (:func:`encounter_cuts`, :func:`appearance_cuts`, :func:`split_tracks`): a track is cut
+   where an id switch can happen — at the moment of closest approach of every *close encounter*
+   with another track (boxes overlapping, or foot points closer than ``near`` body heights), and
+   where the track's appearance changes abruptly (the colour histograms of the crops just before
+   and just after a frame are less similar than ``change``). The pieces are *tracklets*: stretches
+   that one person very probably made alone.
+2. **Link** (:func:`link_tracklets`): constrained agglomerative clustering of the tracklets on
+   their appearance (each tracklet: the mean embedding of a few of its cleanest crops). Two
+   clusters may merge only if (hard constraints) no two of their tracklets **coexist** in time —
+   one person cannot be in two places — and every step from one tracklet to the next in time is
+   **walkable** (the distance between the last and the first foot point is at most
+   ``(slack + speed * gap)`` body heights). Among the allowed pairs the most similar merge first
+   (centroid linkage: 1 - cosine similarity of the clusters' mean features; average linkage is
+   the alternative), down to ``threshold``; consecutive pieces of one track may get
+   ``continuity`` off their distance (trusting the tracker unless appearance says otherwise).
+3. **Recount**: the counter's crossing events keep their frame and direction; only their id changes
+   to the identity of the tracklet that made them (:meth:`Identities.person_of`).
+
+:class:`TrackLog` collects, during the run, the boxes of every confirmed track and small crops every
+few frames (for the embeddings: at most ``crops_per_tracklet`` crops per tracklet are embedded, so
+the stage adds little to a run). The parameters (the ``DEFAULT_*`` below) are chosen on the
+**first half** of the street clip (its by-eye crossings before frame 400);
+``benchmarks/bench_lab_identity.py`` prints the choice and the held-out second half.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+#: The stage's parameters, chosen on the first half of the street clip (the by-eye crossings before
+#: frame 400 on its three lines; ``benchmarks/bench_lab_identity.py`` §4 prints the grid's choice):
+#: linking threshold on the cosine distance of two clusters' mean features, discount for
+#: consecutive pieces of one track, close-encounter distance (body heights), appearance-change
+#: similarity, clean crops a piece needs to be cut off (0: every cut is kept), the tracklets'
+#: embedding (:func:`companion.lab.reidentify.make_embedder`) and the linkage
+DEFAULT_THRESHOLD = 0.15
+DEFAULT_CONTINUITY = 0.0
+DEFAULT_NEAR = 0.5
+DEFAULT_CHANGE = 0.8
+DEFAULT_MIN_CROPS = 0
+DEFAULT_EMBEDDER = "fused"
+DEFAULT_LINKAGE = "centroid"
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection over union of xyxy boxes ``a`` (N, 4) and ``b`` (N, 4), row by row."""
+    a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
+    w = np.clip(np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]), 0, None)
+    h = np.clip(np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]), 0, None)
+    union = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]) + (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) - w * h
+    return w * h / np.maximum(union, 1e-9)
+
+
+def _feet(boxes: np.ndarray) -> np.ndarray:
+    return np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, boxes[:, 3]], 1)
+
+
+# ----------------------------------------------------------------------------------------------
+# 1. split
+# ----------------------------------------------------------------------------------------------
+
+
+def encounter_cuts(tracks: dict, *, near: float = 0.5, min_iou: float = 0.3, size_tol: float = 0.3,
+                   join: int = 3) -> dict[int, set]:
+    """Where each track meets another: ``{track id: {cut frames}}``.
+
+    ``tracks``: ``{id: (frames (n,), boxes (n, 4))}``. Two tracks are *close* in a frame — close
+    enough for a tracker to swap them — when their boxes overlap with IoU above ``min_iou``, or
+    their foot points are closer than ``near`` times the taller box's height while their heights
+    differ by less than ``size_tol`` (side by side at the same depth; a small far-away person whose
+    box overlaps a near one is not close). Close frames less than ``join`` apart form one
+    encounter; both tracks are cut at its frame of closest approach (the piece after a cut starts
+    at the cut frame).
+    """
+    cuts: dict[int, set] = {int(t): set() for t in tracks}
+    ids = sorted(tracks)
+    for i, a in enumerate(ids):
+        fa, ba = tracks[a]
+        for b in ids[i + 1:]:
+            fb, bb = tracks[b]
+            common, ia, ib = np.intersect1d(fa, fb, return_indices=True)
+            if len(common) == 0:
+                continue
+            A, B = ba[ia], bb[ib]
+            ha, hb = A[:, 3] - A[:, 1], B[:, 3] - B[:, 1]
+            h = np.maximum(ha, hb)
+            dist = np.hypot(*(_feet(A) - _feet(B)).T) / np.maximum(h, 1e-9)
+            same_depth = np.minimum(ha, hb) > (1.0 - size_tol) * h
+            close = (iou(A, B) > min_iou) | ((dist < near) & same_depth)
+            idx = np.flatnonzero(close)
+            if len(idx) == 0:
+                continue
+            # group close frames into encounters; cut each at its closest approach
+            breaks = np.flatnonzero(np.diff(common[idx]) >= join) + 1
+            for run in np.split(idx, breaks):
+                f = int(common[run[np.argmin(dist[run])]])
+                cuts[int(a)].add(f)
+                cuts[int(b)].add(f)
+    return cuts
+
+
+def appearance_cuts(frames: np.ndarray, feats: np.ndarray, *, change: float = 0.75,
+                    window: int = 3) -> set:
+    """Frames where one track's appearance changes abruptly.
+
+    ``feats`` (k, D): unit embeddings of the track's clean crops at ``frames`` (k,), in time order.
+    At every position the mean of the ``window`` embeddings before is compared with the mean of the
+    ``window`` after; a cut is made between the two crops where that similarity is below ``change``
+    and the lowest within ``window`` positions either side.
+    """
+    frames, feats = np.asarray(frames), np.asarray(feats, np.float64)
+    k = len(frames)
+    if k < 2 * window:
+        return set()
+    sims = np.full(k, np.inf)
+    for j in range(window, k - window + 1):
+        a, b = feats[j - window:j].mean(0), feats[j:j + window].mean(0)
+        sims[j] = a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12)
+    out = set()
+    for j in np.flatnonzero(sims < change):
+        lo, hi = max(0, j - window), min(k, j + window + 1)
+        if sims[j] <= sims[lo:hi].min():
+            out.add(int((frames[j - 1] + frames[j] + 1) // 2))
+    return out
+
+
+def recognisable_cuts(cuts, crop_frames, min_crops: int = 2) -> set:
+    """Drop cuts until every piece between two cuts holds at least ``min_crops`` of the clean crops
+    taken at ``crop_frames`` (a piece nobody can recognise is better left to the tracker); the
+    piece before the first cut and after the last one count too."""
+    cuts, crop_frames = sorted(cuts), np.sort(np.asarray(crop_frames, np.int64))
+    while cuts:
+        edges = [-np.inf, *cuts, np.inf]
+        n = [int(((crop_frames >= a) & (crop_frames < b)).sum()) for a, b in zip(edges[:-1], edges[1:])]
+        k = int(np.argmin(n))
+        if n[k] >= min_crops:
+            break
+        # merge the poorest piece into its poorer neighbour (drop the cut between them)
+        if k == 0:
+            cuts.pop(0)
+        elif k == len(n) - 1:
+            cuts.pop(-1)
+        else:
+            cuts.pop(k - 1 if n[k - 1] <= n[k + 1] else k)
+    return set(cuts)
+
+
+@dataclass
+class Tracklet:
+    track: int                 # the (stitched) tracker id it was cut from
+    frames: np.ndarray         # (n,) frame indices, increasing
+    boxes: np.ndarray          # (n, 4) xyxy
+    feature: np.ndarray | None = None   # unit mean embedding of a few clean crops (None: no crop)
+
+    @property
+    def start(self) -> int:
+        return int(self.frames[0])
+
+    @property
+    def end(self) -> int:
+        return int(self.frames[-1])
+
+    def height(self, k: int) -> float:
+        return float(self.boxes[k, 3] - self.boxes[k, 1])
+
+
+def split_tracks(tracks: dict, cuts: dict, max_gap: int | None = None) -> list[Tracklet]:
+    """Cut every track ``{id: (frames, boxes)}`` at its cut frames ``{id: {frames}}`` and, with
+    ``max_gap``, where it is unseen for more than ``max_gap`` frames."""
+    out = []
+    for t in sorted(tracks):
+        frames, boxes = tracks[t]
+        at = {c for c in cuts.get(t, ()) if frames[0] < c <= frames[-1]}
+        if max_gap is not None:
+            at |= set(frames[1:][np.diff(frames) > max_gap].tolist())
+        at = sorted(at)
+        edges = [0, *np.searchsorted(frames, at).tolist(), len(frames)]
+        for a, b in zip(edges[:-1], edges[1:]):
+            if b > a:
+                out.append(Tracklet(int(t), frames[a:b], boxes[a:b]))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# 2. link
+# ----------------------------------------------------------------------------------------------
+
+
+def walkable(a: Tracklet, b: Tracklet, *, fps: float = 10.0, speed: float = 0.25,
+             slack: float = 0.5) -> bool:
+    """Can the person of ``a`` (ending first) be the person of ``b`` (starting after)?
+    Distance from ``a``'s last to ``b``'s first foot point at most ``(slack + speed * gap)`` times
+    the taller of the two boxes (``speed`` in body heights per frame at 10 frames/s)."""
+    gap = b.start - a.end
+    if gap <= 0:
+        return False
+    h = max(a.height(-1), b.height(0), 1.0)
+    d = np.hypot(*(_feet(b.boxes[:1])[0] - _feet(a.boxes[-1:])[0]))
+    return d <= (slack + speed * 10.0 / fps * gap) * h
+
+
+def _compatible(members: list[Tracklet], fps: float, speed: float, slack: float) -> bool:
+    """No two members coexist, and each step in time is walkable."""
+    ms = sorted(members, key=lambda t: t.start)
+    for a, b in zip(ms[:-1], ms[1:]):
+        if b.start <= a.end or not walkable(a, b, fps=fps, speed=speed, slack=slack):
+            return False
+    return True
+
+
+def link_tracklets(tracklets: list[Tracklet], *, threshold: float = DEFAULT_THRESHOLD,
+                   continuity: float = DEFAULT_CONTINUITY, fps: float = 10.0, speed: float = 0.25,
+                   slack: float = 0.5, linkage: str = DEFAULT_LINKAGE) -> np.ndarray:
+    """Constrained agglomerative clustering (see the module docstring): one label per tracklet.
+
+    ``linkage``: ``"centroid"`` — the distance of two clusters is 1 - cosine similarity of the
+    means of their members' features (a person's look, averaged over all their pieces, does not
+    drift away as the cluster grows); ``"average"`` — the mean distance over all pairs of members.
+    Consecutive pieces of one track in the two clusters take ``continuity`` off. Tracklets without
+    a feature join only through ``continuity`` (their distance is taken as 1).
+    """
+    if linkage not in ("centroid", "average"):
+        raise ValueError(f"linkage must be 'centroid' or 'average', got {linkage!r}")
+    n = len(tracklets)
+    has = np.array([t.feature is not None for t in tracklets], bool)
+    dim = next((len(t.feature) for t in tracklets if t.feature is not None), 1)
+    S = np.zeros((n, dim))  # per cluster: sum of member features
+    for i, t in enumerate(tracklets):
+        if t.feature is not None:
+            S[i] = t.feature
+    dist = np.ones((n, n))
+    if has.any():
+        dist[np.ix_(has, has)] = 1.0 - S[has] @ S[has].T
+    # consecutive pieces of one track
+    nextto = np.zeros((n, n), bool)
+    order = sorted(range(n), key=lambda i: (tracklets[i].track, tracklets[i].start))
+    for i, j in zip(order[:-1], order[1:]):
+        if tracklets[i].track == tracklets[j].track:
+            nextto[i, j] = nextto[j, i] = True
+    # cannot-link: tracklets that coexist in time
+    start = np.array([t.start for t in tracklets])
+    end = np.array([t.end for t in tracklets])
+    cannot = (start[:, None] <= end[None, :]) & (start[None, :] <= end[:, None])
+    np.fill_diagonal(cannot, True)
+    size = np.ones(n)
+    alive = np.ones(n, bool)
+    D = dist - continuity * nextto
+    dist = dist.copy()  # average linkage: the mean pair distance between clusters, kept up to date
+    D[cannot] = np.inf
+    clusters = {i: [i] for i in range(n)}
+    while True:
+        a, b = np.unravel_index(np.argmin(D), D.shape)
+        if not D[a, b] < threshold:
+            break
+        a, b = int(min(a, b)), int(max(a, b))
+        if not _compatible([tracklets[i] for i in clusters[a] + clusters[b]], fps, speed, slack):
+            cannot[a, b] = cannot[b, a] = True  # (kept for good: a conservative simplification)
+            D[a, b] = D[b, a] = np.inf
+            continue
+        clusters[a] += clusters.pop(b)
+        cannot[a] |= cannot[b]
+        cannot[:, a] = cannot[a]
+        nextto[a] |= nextto[b]
+        nextto[:, a] = nextto[a]
+        if linkage == "average":  # Lance-Williams: the mean over all pairs of members
+            row = (size[a] * dist[a] + size[b] * dist[b]) / (size[a] + size[b])
+            dist[a], dist[:, a] = row, row
+        else:
+            S[a] += S[b]
+            norms = np.linalg.norm(S, axis=1)
+            ok = norms > 0
+            row = np.ones(n)
+            if norms[a] > 0:
+                row[ok] = 1.0 - (S[ok] @ S[a]) / (norms[ok] * norms[a])
+        size[a] += size[b]
+        alive[b] = False
+        row = row - continuity * nextto[a]
+        row[cannot[a] | ~alive] = np.inf
+        D[a], D[:, a] = row, row
+        D[b], D[:, b] = np.inf, np.inf
+    labels = np.empty(n, np.int64)
+    for k, members in enumerate(sorted(clusters.values(), key=min)):
+        labels[members] = k
+    return labels
+
+
+# ----------------------------------------------------------------------------------------------
+# the stage
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Identities:
+    """The result: tracklets, their person labels, and lookups for events and MOT rows."""
+
+    tracklets: list
+    labels: np.ndarray
+    cuts: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        # person ids in order of first appearance
+        first = {}
+        for t, lab in zip(self.tracklets, self.labels.tolist()):
+            first[lab] = min(first.get(lab, t.start), t.start)
+        rank = {lab: k for k, lab in enumerate(sorted(first, key=lambda lab: (first[lab], lab)))}
+        self.labels = np.array([rank[lab] for lab in self.labels.tolist()], np.int64)
+        self._at = {(t.track, int(f)): int(lab) for t, lab in zip(self.tracklets, self.labels)
+                    for f in t.frames}
+
+    def person_of(self, track: int, frame: int) -> int:
+        """The person id of ``track`` at ``frame`` (the tracklet covering it, else the nearest)."""
+        hit = self._at.get((int(track), int(frame)))
+        if hit is not None:
+            return hit
+        best = None
+        for t, lab in zip(self.tracklets, self.labels):
+            if t.track != track:
+                continue
+            d = 0 if t.start <= frame <= t.end else min(abs(frame - t.start), abs(frame - t.end))
+            if best is None or d < best[0]:
+                best = (d, int(lab))
+        return int(track) if best is None else best[1]
+
+    @property
+    def num_people(self) -> int:
+        return len(set(self.labels.tolist()))
+
+
+class TrackLog:
+    """Collects the run for the offline stage: ``update(frame_index, frame, ids, xyxy)`` per frame
+    (ids < 0 ignored) keeps every confirmed box, and every ``every`` frames a ``size`` crop of each
+    box with how much of it other boxes cover. :meth:`resolve` then runs steps 1 and 2."""
+
+    def __init__(self, every: int = 2, size: tuple[int, int] = (128, 64), max_cover: float = 0.5):
+        self.every, self.size = max(1, int(every)), (int(size[0]), int(size[1]))
+        self.max_cover = float(max_cover)
+        self.rows: dict[int, list] = {}     # id -> [(frame, box)]
+        self.crops: dict[int, list] = {}    # id -> [(frame, crop, covered fraction)]
+
+    def update(self, frame_index: int, frame, ids, xyxy) -> None:
+        from companion.tracking.reid import crop_boxes
+
+        f = int(frame_index)
+        ids = np.asarray(ids, np.int64).reshape(-1)
+        boxes = np.asarray(xyxy, np.float64).reshape(-1, 4)
+        for t, b in zip(ids.tolist(), boxes):
+            if t >= 0:
+                self.rows.setdefault(t, []).append((f, b.copy()))
+        if f % self.every or not (ids >= 0).any():
+            return
+        n = len(boxes)
+        cover = np.zeros(n)
+        for i in range(n):
+            others = np.delete(boxes, i, 0)
+            if len(others):
+                cover[i] = _covered(boxes[i], others)
+        keep = np.flatnonzero((ids >= 0) & (cover < self.max_cover))
+        crops = crop_boxes(frame, boxes[keep], self.size)
+        for r, c in zip(keep, crops):
+            self.crops.setdefault(int(ids[r]), []).append((f, c, float(cover[r])))
+
+    def tracks(self, until: int | None = None) -> dict:
+        out = {}
+        for t, rows in self.rows.items():
+            rows = [r for r in rows if until is None or r[0] < until]
+            if rows:
+                out[t] = (np.array([r[0] for r in rows]), np.stack([r[1] for r in rows]))
+        return out
+
+    def resolve(self, embedder, *, fps: float = 10.0, threshold: float = DEFAULT_THRESHOLD,
+                continuity: float = DEFAULT_CONTINUITY, near: float = DEFAULT_NEAR,
+                change: float = DEFAULT_CHANGE, clean: float = 0.2, crops_per_tracklet: int = 6,
+                until: int | None = None, split: bool = True, max_gap_s: float = 1.0,
+                min_crops: int = DEFAULT_MIN_CROPS, linkage: str = DEFAULT_LINKAGE,
+                histogram=None) -> Identities:
+        """Split, embed a few crops per tracklet with ``embedder`` (``embed_crops``), link.
+
+        ``clean``: crops covered by other boxes above this fraction are used only when a tracklet
+        has no cleaner ones; a cut that would leave a piece with fewer than ``min_crops`` clean
+        crops is dropped (:func:`recognisable_cuts`). ``until`` ignores frames from there on (to study the first half).
+        ``split=False`` keeps the tracks whole (linking only).
+        """
+        if histogram is None:
+            from companion.tracking.reid import ColorHistogramEmbedder
+
+            histogram = ColorHistogramEmbedder()
+        tracks = self.tracks(until)
+        crops = {t: [c for c in self.crops.get(t, []) if until is None or c[0] < until] for t in tracks}
+        cuts = encounter_cuts(tracks, near=near) if split else {t: set() for t in tracks}
+        if split:
+            for t, cs in crops.items():
+                good = [c for c in cs if c[2] < clean]
+                if len(good) >= 6:
+                    h = histogram.embed_crops(np.stack([c[1] for c in good]))
+                    cuts[t] |= appearance_cuts(np.array([c[0] for c in good]), h, change=change)
+            for t in cuts:  # a piece that cannot be recognised is not cut off: trust the tracker
+                cuts[t] = recognisable_cuts(cuts[t], [c[0] for c in crops[t] if c[2] < clean],
+                                            min_crops)
+        tracklets = split_tracks(tracks, cuts, int(round(max_gap_s * fps)) if split else None)
+        picks, owner = [], []
+        for k, tl in enumerate(tracklets):
+            cs = [c for c in crops.get(tl.track, []) if tl.start <= c[0] <= tl.end]
+            if not cs:
+                continue
+            good = [c for c in cs if c[2] < clean] or sorted(cs, key=lambda c: c[2])[:1]
+            sel = np.unique(np.linspace(0, len(good) - 1, min(crops_per_tracklet, len(good))).round().astype(int))
+            picks += [good[i][1] for i in sel]
+            owner += [k] * len(sel)
+        if picks:
+            E = np.asarray(embedder.embed_crops(np.stack(picks)), np.float64)
+            owner = np.asarray(owner)
+            for k in np.unique(owner):
+                v = E[owner == k].mean(0)
+                tracklets[k].feature = v / max(np.linalg.norm(v), 1e-12)
+        labels = link_tracklets(tracklets, threshold=threshold, continuity=continuity, fps=fps,
+                                linkage=linkage)
+        return Identities(tracklets, labels, cuts)
+
+
+def _covered(box: np.ndarray, others: np.ndarray) -> float:
+    """Largest fraction of ``box``'s area covered by one of ``others``."""
+    w = np.clip(np.minimum(box[2], others[:, 2]) - np.maximum(box[0], others[:, 0]), 0, None)
+    h = np.clip(np.minimum(box[3], others[:, 3]) - np.maximum(box[1], others[:, 1]), 0, None)
+    return float((w * h).max() / max((box[2] - box[0]) * (box[3] - box[1]), 1e-9))
+
+
+def resolve_run(log: TrackLog, counter, *, fps: float = 10.0, embedder=None, **kw) -> Identities:
+    """The lab's offline stage: resolve the identities of a run's ``log`` and rename the
+    ``counter``'s events (``kw`` go to :meth:`TrackLog.resolve`)."""
+    if embedder is None:
+        from companion.lab.reidentify import make_embedder
+
+        embedder = make_embedder(DEFAULT_EMBEDDER)
+    ident = log.resolve(embedder, fps=fps, **kw)
+    counter.rename(ident.person_of)
+    return ident

@@ -1,0 +1,120 @@
+"""The lab's offline identity stage (companion.lab.identities) on constructed cases: a swap at a
+close encounter is cut and undone, two pieces of one person are linked, people who coexist are
+never linked, an implausible jump is never linked, an abrupt change of appearance is cut."""
+
+import numpy as np
+import pytest
+
+from companion.lab.identities import (Tracklet, TrackLog, appearance_cuts, encounter_cuts,
+                                      link_tracklets, recognisable_cuts, split_tracks, walkable)
+
+COLOURS = {"red": (200, 30, 30), "blue": (30, 30, 200), "green": (30, 200, 30)}
+
+
+class MeanColour:
+    """A stand-in embedder: the unit mean colour of each crop (exact, instant)."""
+
+    def embed_crops(self, crops):
+        v = np.asarray(crops, np.float64).reshape(len(crops), -1, 3).mean(1) + 1e-6
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def _unit(colour):
+    v = np.asarray(COLOURS[colour], float)
+    return v / np.linalg.norm(v)
+
+
+def _tracklet(track, frames, x0, x1, colour):
+    frames = np.asarray(frames)
+    xs = np.linspace(x0, x1, len(frames))
+    boxes = np.stack([xs, np.full_like(xs, 20.0), xs + 20, np.full_like(xs, 100.0)], 1)
+    return Tracklet(track, frames, boxes, None if colour is None else _unit(colour))
+
+
+def _swap_run(swap_at=20, T=40):
+    """Red walks right, blue walks left; they meet at frame 20, where the 'tracker' swaps their ids
+    (from ``swap_at`` on, id 0 follows blue and id 1 follows red)."""
+    log = TrackLog(every=1, size=(32, 16))
+    for f in range(T):
+        red = (20 + 4 * f, 20, 40 + 4 * f, 100)
+        blue = (180 - 4 * f, 20, 200 - 4 * f, 100)
+        img = np.full((120, 240, 3), 128, np.uint8)
+        for colour, (x0, y0, x1, y1) in (("blue", blue), ("red", red)):
+            img[y0:y1, x0:x1] = COLOURS[colour]
+        boxes = np.array([red, blue], float) if f < swap_at else np.array([blue, red], float)
+        log.update(f, img, [0, 1], boxes)
+    return log
+
+
+def test_a_swap_at_an_encounter_is_cut_and_undone():
+    log = _swap_run()
+    cuts = encounter_cuts(log.tracks())
+    assert cuts == {0: {20}, 1: {20}}  # both cut at the closest approach
+    ident = log.resolve(MeanColour(), change=-2.0)  # encounter cuts only
+    assert len(ident.tracklets) == 4
+    red = {ident.person_of(0, 5), ident.person_of(1, 35)}
+    blue = {ident.person_of(1, 5), ident.person_of(0, 35)}
+    assert len(red) == 1 and len(blue) == 1 and red != blue
+    # without splitting, the tracker's swap stays: track 0 is one person in both halves
+    whole = log.resolve(MeanColour(), split=False)
+    assert whole.person_of(0, 5) == whole.person_of(0, 35) != whole.person_of(1, 35)
+
+
+def test_an_abrupt_change_of_appearance_is_cut():
+    f = np.arange(0, 24, 2)
+    feats = np.stack([_unit("red")] * 6 + [_unit("green")] * 6)
+    assert appearance_cuts(f, feats) == {11}  # between the crops of frames 10 and 12
+    assert appearance_cuts(f, np.stack([_unit("red")] * 12)) == set()
+
+
+def test_split_tracks_cuts_at_the_given_frames():
+    frames = np.arange(10, 20)
+    boxes = np.zeros((10, 4))
+    pieces = split_tracks({3: (frames, boxes)}, {3: {10, 14, 17, 99}})
+    assert [(p.track, p.start, p.end) for p in pieces] == [(3, 10, 13), (3, 14, 16), (3, 17, 19)]
+
+
+@pytest.mark.parametrize("linkage", ["centroid", "average"])
+def test_two_pieces_of_one_person_are_linked_and_a_stranger_is_not(linkage):
+    a = _tracklet(0, range(0, 10), 20, 60, "red")
+    b = _tracklet(5, range(30, 40), 70, 110, "red")     # came back 2 s later, nearby
+    c = _tracklet(6, range(50, 60), 120, 160, "green")  # someone else, later
+    labels = link_tracklets([a, b, c], threshold=0.1, continuity=0.0, linkage=linkage)
+    assert labels[0] == labels[1] != labels[2]
+
+
+@pytest.mark.parametrize("linkage", ["centroid", "average"])
+def test_tracklets_that_coexist_are_never_linked(linkage):
+    a = _tracklet(0, range(0, 10), 20, 60, "red")
+    b = _tracklet(1, range(5, 15), 100, 140, "red")     # the same colour, at the same time
+    c = _tracklet(2, range(30, 40), 150, 190, "red")    # can continue either, not both
+    labels = link_tracklets([a, b, c], threshold=0.5, continuity=0.0, linkage=linkage)
+    assert labels[0] != labels[1]
+    assert labels[2] in (labels[0], labels[1])
+
+
+@pytest.mark.parametrize("linkage", ["centroid", "average"])
+def test_an_unwalkable_jump_is_never_linked(linkage):
+    a = _tracklet(0, range(0, 10), 0, 10, "red")
+    b = _tracklet(1, range(11, 20), 1000, 1010, "red")  # 1000 px in one frame
+    assert not walkable(a, b)
+    assert walkable(a, _tracklet(1, range(11, 20), 15, 25, "red"))
+    labels = link_tracklets([a, b], threshold=0.5, continuity=0.0, linkage=linkage)
+    assert labels[0] != labels[1]
+
+
+@pytest.mark.parametrize("linkage", ["centroid", "average"])
+def test_consecutive_pieces_of_a_track_need_continuity_when_appearance_is_unknown(linkage):
+    a = _tracklet(4, range(0, 10), 20, 60, None)
+    b = _tracklet(4, range(10, 20), 60, 100, None)
+    assert link_tracklets([a, b], threshold=0.2, continuity=0.0, linkage=linkage).tolist() == [0, 1]
+    assert link_tracklets([a, b], threshold=0.2, continuity=0.9, linkage=linkage).tolist() == [0, 0]
+
+
+def test_pieces_too_poor_to_recognise_are_not_cut_off():
+    crops = [0, 2, 4, 6, 8, 20, 22, 24]
+    assert recognisable_cuts({10, 21}, crops, 2) == {10}     # [10, 21) holds one crop (20)
+    assert recognisable_cuts({10, 30}, crops, 2) == {10}     # nothing after 30
+    assert recognisable_cuts({10}, crops, 2) == {10}
+    assert recognisable_cuts({1}, crops, 2) == set()         # one crop before 1
+
