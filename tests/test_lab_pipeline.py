@@ -103,8 +103,9 @@ def test_runs_are_deterministic():
 def test_links_switch_off():
     """The links can be switched off (and the summary says so); on occlusions seed 2 they are
     what makes the count exact: without them two people who pass each other swap ids and one
-    person is lost from ``distinct``. The offline identity stage (on by default) cuts the tracks
-    where people meet: more tracklets than tracks."""
+    person is lost from ``distinct``. The offline identity stage alone (no hints, no stitching)
+    also undoes that swap: it cuts the tracks where the two meet and links the pieces by
+    appearance."""
     scene, line = make_scene("occlusions", 2)
     gt = ground_truth(scene, line)
     truth = (gt.in_count, gt.out_count, gt.distinct)
@@ -115,3 +116,4 @@ def test_links_switch_off():
     assert (off.in_count, off.out_count, off.distinct) != truth
     offline = run_lab(scene.frames, hint_boxes=False, stitch=False, **kw)
     assert offline.summary["identities"]["tracklets"] > offline.summary["identities"]["tracks"]
+    assert (offline.in_count, offline.out_count, offline.distinct) == truth
