@@ -561,6 +561,20 @@ if shipped.exists():
     display(Image(filename=str(shipped)))
 
 # %% [markdown]
+# The lab is also judged on two more lines, read by eye the same way
+# (`companion.lab.street_reference.LINES`): **left**, x = 240 from the bottom edge up to the tape
+# (19 crossings by 9 people), and **diagonal**, (500, 576) → (250, 180) past the lamp post
+# (30 crossings by all 10 people); the same names P1–P10 on all three lines. Below, one crop per
+# by-eye crossing of each (written by `python -m companion.lab.street_reference`); the lab's scores
+# on them are in the README's measured results (`bench_lab_identity.py`).
+
+# %%
+for name in ("left", "diagonal"):
+    fig_path = Path(f"figures/lab_line_{name}_eye.png")
+    if fig_path.exists():
+        display(Image(filename=str(fig_path)))
+
+# %% [markdown]
 # ## 8. Exercises
 #
 # Each exercise has `check`, `hint` and `solution`. Replace the `...` with your code and run the
