@@ -63,17 +63,23 @@ class FusedEmbedder:
 
 
 def make_embedder(name: str | None = None):
-    """``"fused"`` (default), ``"pretrained"`` (ImageNet MobileNetV2) or ``"histogram"``."""
+    """``"fused"`` (default), ``"pretrained"`` (ImageNet MobileNetV2), ``"histogram"`` or
+    ``"learned"`` (mid-level MobileNetV2 stripes + a head trained on the street clip's own
+    tracklets, :class:`companion.tracking.reid_learned.LearnedEmbedder`)."""
     from companion.tracking.reid import ColorHistogramEmbedder, PretrainedEmbedder
 
     name = DEFAULT_EMBEDDER if name is None else name
+    if name == "learned":
+        from companion.tracking.reid_learned import LearnedEmbedder
+
+        return LearnedEmbedder()
     if name == "fused":
         return FusedEmbedder()
     if name == "pretrained":
         return PretrainedEmbedder()
     if name == "histogram":
         return ColorHistogramEmbedder()
-    raise ValueError(f"embedder must be 'fused', 'pretrained' or 'histogram', got {name!r}")
+    raise ValueError(f"embedder must be 'fused', 'pretrained', 'histogram' or 'learned', got {name!r}")
 
 
 @dataclass

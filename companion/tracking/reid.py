@@ -28,7 +28,7 @@ import numpy as np
 __all__ = [
     "CROP_SIZE", "crop_boxes", "ReIDNet", "ReIDEmbedder", "PretrainedEmbedder", "ColorHistogramEmbedder",
     "street_crops",
-    "batch_hard_triplet_loss", "rank1", "split_query_gallery", "default_weights_path", "get_embedder",
+    "batch_hard_triplet_loss", "rank1", "separation", "split_query_gallery", "default_weights_path", "get_embedder",
 ]
 
 #: (height, width) of the crops the re-ID network sees.
@@ -246,16 +246,21 @@ class ColorHistogramEmbedder:
 
 
 def get_embedder(embedder):
-    """``"reid"`` (shipped CNN), ``"pretrained"`` (ImageNet MobileNetV2), ``"histogram"``, or any
-    callable ``(frame, xyxy) -> (N, D)``."""
+    """``"reid"`` (shipped CNN), ``"pretrained"`` (ImageNet MobileNetV2), ``"histogram"``,
+    ``"learned"`` (:class:`companion.tracking.reid_learned.LearnedEmbedder`, adapted to the street
+    clip), or any callable ``(frame, xyxy) -> (N, D)``."""
     if isinstance(embedder, str):
+        if embedder == "learned":
+            from companion.tracking.reid_learned import LearnedEmbedder
+
+            return LearnedEmbedder()
         if embedder == "reid":
             return ReIDEmbedder()
         if embedder in ("pretrained", "mobilenet", "imagenet"):
             return PretrainedEmbedder()
         if embedder in ("histogram", "hist", "color", "colour"):
             return ColorHistogramEmbedder()
-        raise ValueError("embedder must be 'reid', 'pretrained', 'histogram' or a callable "
+        raise ValueError("embedder must be 'reid', 'pretrained', 'histogram', 'learned' or a callable "
                          f"(frame, xyxy) -> (N, D), got {embedder!r}")
     if not callable(embedder):
         raise TypeError("embedder must be 'reid', 'pretrained', 'histogram' or a callable, got "
@@ -317,6 +322,28 @@ def rank1(emb_query: np.ndarray, id_query: np.ndarray, emb_gallery: np.ndarray, 
         raise ValueError("rank1 needs at least one query and one gallery embedding")
     sim = emb_query @ emb_gallery.T
     return float(np.mean(id_gallery[np.argmax(sim, 1)] == id_query))
+
+
+def separation(emb: np.ndarray, people) -> tuple[float, float]:
+    """How well unit embeddings tell labelled crops apart: ``(rank1, auc)``.
+
+    rank-1: over crops whose person appears at least twice, the share whose most similar *other*
+    crop is the same person. AUC: the chance that a same-person pair is more similar than a
+    different-people pair (ties count as misses)."""
+    E, people = np.asarray(emb, np.float64), np.asarray(people)
+    if len(E) != len(people) or len(E) < 2:
+        raise ValueError(f"separation needs >= 2 embeddings and one label each, got {len(E)} / {len(people)}")
+    S = E @ E.T
+    np.fill_diagonal(S, -np.inf)
+    again = np.array([(people == p).sum() > 1 for p in people])
+    if not again.any():
+        raise ValueError("separation needs a person with at least two crops")
+    r1 = float(np.mean(people[np.argmax(S, 1)][again] == people[again]))
+    iu = np.triu_indices(len(E), 1)
+    same = (people[:, None] == people[None, :])[iu]
+    s = S[iu]
+    auc = float(np.mean(s[same][:, None] > s[~same][None, :])) if (~same).any() else float("nan")
+    return r1, auc
 
 
 def split_query_gallery(ids: np.ndarray, frames: np.ndarray):

@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""Does a learned appearance embedding beat the colour histogram on the real street clip?
+
+The protocol is fixed in :mod:`companion.tracking.reid_learned`: the head is trained without
+labels on tracklets mined from frames 0-399; the by-eye crossings
+(:mod:`companion.lab.street_reference`, 32 crops of 10 people) are only ever used here, to score.
+Printed: rank-1 / AUC (:func:`companion.tracking.reid.separation`) on all 32 crops and on the
+crops of frames >= 400 alone (never seen in training), for
+
+* the colour histogram, ImageNet MobileNetV2 (last layer), the lab's fused embedding (both);
+* the frozen mid-level stripes with no training (what the features alone give);
+* the learned embedding: the shipped head, and the head retrained here with seeds 0, 1, 2.
+
+    python benchmarks/bench_street_reid.py           # about 1-2 CPU-minutes (mining is cached)
+    python benchmarks/bench_street_reid.py --shipped-only
+
+Exits 1 when the shipped head, or the mean of the three seeds, does not beat the histogram on both
+rank-1 and AUC over the held-out (frames >= 400) crops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from companion.data import street_clip  # noqa: E402
+from companion.lab.reidentify import FusedEmbedder  # noqa: E402
+from companion.lab.street_reference import reference_crops  # noqa: E402
+from companion.tracking import reid_learned as rl  # noqa: E402
+from companion.tracking.reid import ColorHistogramEmbedder, PretrainedEmbedder, separation  # noqa: E402
+
+
+def fused_crops(crops, weight: float = 0.3) -> np.ndarray:
+    f = FusedEmbedder(weight)
+    return np.concatenate([f.pretrained.embed_crops(crops) * np.sqrt(weight),
+                           f.histogram.embed_crops(crops) * np.sqrt(1 - weight)], 1)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--shipped-only", action="store_true", help="skip retraining with 3 seeds")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    crops, people, frames = reference_crops(street_clip(verbose=False))
+    held = frames >= rl.TRAIN_STOP
+    rows = {"colour histogram": ColorHistogramEmbedder().embed_crops(crops),
+            "ImageNet MobileNetV2 (last layer)": PretrainedEmbedder().embed_crops(crops),
+            "fused (lab: ImageNet 0.3 + histogram 0.7)": fused_crops(crops)}
+    feats = rl.StripeFeatures()
+    X = rl.stripe_features(crops, feats)
+    rows["mid-level stripes, untrained"] = rl.LearnedEmbedder(head="none", features=feats).embed_features(X)
+    shipped = rl.LearnedEmbedder(features=feats)
+    rows["learned (shipped head)"] = shipped.embed_features(X)
+    seeds = {}
+    if not args.shipped_only:
+        from train_street_reid import train
+
+        for seed in (0, 1, 2):
+            c0 = resource.getrusage(resource.RUSAGE_SELF).ru_utime
+            head, curve, info = train(seed)
+            cpu = resource.getrusage(resource.RUSAGE_SELF).ru_utime - c0
+            E = rl.LearnedEmbedder(head=head, features=feats).embed_features(X)
+            seeds[seed] = (separation(E, people), separation(E[held], people[held]))
+            rows[f"learned, retrained seed {seed} ({cpu:.0f} CPU-s)"] = E
+    print(f"# {len(crops)} by-eye crops of {len(set(people))} people; {int(held.sum())} from frames >= "
+          f"{rl.TRAIN_STOP} (held out: training mines frames < {rl.TRAIN_STOP} only)\n")
+    print("| embedding | all: rank-1 | all: AUC | frames >= 400: rank-1 | frames >= 400: AUC |")
+    print("|---|---|---|---|---|")
+    scores = {}
+    for name, E in rows.items():
+        a, b = separation(E, people), separation(E[held], people[held])
+        scores[name] = (a, b)
+        print(f"| {name} | {a[0]:.3f} | {a[1]:.3f} | {b[0]:.3f} | {b[1]:.3f} |")
+    if seeds:
+        m = np.mean([[*a, *b] for a, b in seeds.values()], 0)
+        sd = np.std([[*a, *b] for a, b in seeds.values()], 0)
+        print(f"| learned, mean of seeds 0-2 (± sd) | {m[0]:.3f} ± {sd[0]:.3f} | {m[1]:.3f} ± {sd[1]:.3f} | "
+              f"{m[2]:.3f} ± {sd[2]:.3f} | {m[3]:.3f} ± {sd[3]:.3f} |")
+    hist = scores["colour histogram"][1]
+    ok = scores["learned (shipped head)"][1][0] > hist[0] and scores["learned (shipped head)"][1][1] > hist[1]
+    if seeds:
+        ok = ok and m[2] > hist[0] and m[3] > hist[1]
+    print(f"\n{'OK' if ok else 'TARGET MISSED'}: the learned embedding "
+          f"{'beats' if ok else 'does not beat'} the colour histogram on rank-1 and AUC over the held-out crops")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

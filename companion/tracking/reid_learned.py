@@ -1,0 +1,415 @@
+"""A learned appearance embedding adapted to the real street clip, without a single label.
+
+ImageNet MobileNetV2's last layer (:class:`~companion.tracking.reid.PretrainedEmbedder`) loses to a
+colour histogram on the street clip's people (25-40 px wide, most in dark coats): its deep,
+semantic channels describe object shape and texture and have largely thrown colour away. This
+embedding keeps what is useful on such small crops and learns the rest on the clip itself:
+
+* **mid-level features** — the ImageNet MobileNetV2 (frozen) up to block 6 (32 channels at
+  stride 8: still colour- and texture-sensitive) and block 13 (96 channels at stride 16: parts);
+* **horizontal stripes** — both maps average-pooled in ``STRIPES`` bands from head to feet
+  (PCB-style: head, torso, legs stay apart instead of being averaged into one vector), each band
+  L2-normalised;
+* **a small metric head** — one linear layer from the stripes to a ``dim``-d unit vector, trained
+  on **tracklets mined automatically** from the clip (:func:`mine_tracklets`): the lab's SSD
+  detector + ByteTrack on frames ``0 .. TRAIN_STOP - 1``, crops of a track's clean boxes (no
+  overlap with another box). Positives are crops of one track a few frames apart; negatives are
+  crops of *other tracks visible in the same frame* (certainly different people). The loss is
+  InfoNCE (a softmax over similarities, temperature ``tau``) over those pairs only; a track is
+  never contrasted with a track from another moment, which might be the same person returning.
+
+PROTOCOL (fixed before any result was seen, ``scripts/train_street_reid.py`` and
+``benchmarks/bench_street_reid.py`` follow it):
+
+1. tracklets are mined from frames 0-399 only (:data:`TRAIN_STOP`); the miner never decodes a
+   later frame (a test checks it);
+2. the by-eye identities (:mod:`companion.lab.street_reference`) are never used for training or
+   for choosing anything: hyper-parameters are chosen on a split of the mined tracks (the tracks
+   with odd ids are validation; score = rank-1 of a track's early crops against the late crops of
+   every validation track that is visible at the same time);
+3. reported: rank-1 / AUC on all 32 by-eye crops and on the crops of frames >= 400 alone (never
+   seen in training), beside the histogram, ImageNet MobileNetV2 and the fused embedding, for 3
+   training seeds.
+
+The shipped head is ``companion/weights/reid_street_head.pt`` (sha256 in
+:data:`HEAD_SHA256`), reproduced by ``python scripts/train_street_reid.py``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["TRAIN_STOP", "CROP", "mine_tracklets", "StripeFeatures", "LearnedEmbedder",
+           "contrastive_batch", "info_nce", "train_head", "default_head_path"]
+
+#: Tracklets for training are mined from frames ``0 .. TRAIN_STOP - 1`` only.
+TRAIN_STOP = 400
+#: (height, width) of the crops.
+CROP = (128, 64)
+#: Horizontal bands the feature maps are pooled in.
+STRIPES = 4
+#: MobileNetV2 ``features`` indices after which the maps are tapped (7: 32 ch at /8; 14: 96 ch at /16).
+TAPS = (7, 14)
+
+
+def default_head_path() -> Path:
+    from companion.config import PACKAGE_DIR
+
+    return PACKAGE_DIR / "weights" / "reid_street_head.pt"
+
+
+# ----------------------------------------------------------------------------------------------
+# Mining tracklets (no labels)
+# ----------------------------------------------------------------------------------------------
+
+
+def mine_tracklets(video=None, *, stop: int = TRAIN_STOP, min_height: float = 48.0,
+                   min_len: int = 8, cache: bool = True, progress: bool = False):
+    """Crops of the tracks the lab's detector + tracker find in frames ``0 .. stop - 1``.
+
+    Runs :func:`companion.lab.pipeline.run_lab` (default detector, ByteTrack, no stitching and no
+    re-identification: the raw tracks) on the first ``stop`` frames only, and keeps the boxes of
+    confirmed tracks that are *clean* (overlap no other box of the frame,
+    :func:`companion.lab.reidentify.clean_boxes`), at least ``min_height`` pixels high and inside
+    the picture; tracks with fewer than ``min_len`` such crops are dropped.
+
+    Returns a dict: ``crops`` (N, 128, 64, 3) uint8, ``track`` (N,), ``frame`` (N,), ``box``
+    (N, 4) and ``visible`` — a dict frame -> ids of all confirmed tracks in that frame (clean or
+    not), which is what says that two tracks are different people. Cached in the data cache.
+    """
+    from companion.config import data_dir
+    from companion.data import street_clip
+
+    video = street_clip(verbose=False) if video is None else video
+    path = data_dir() / f"street_tracklets_0-{int(stop)}_h{int(min_height)}_l{int(min_len)}.npz"
+    if cache and path.is_file():
+        z = np.load(path, allow_pickle=False)
+        vis = {int(f): z["vis_ids"][z["vis_frame"] == f] for f in np.unique(z["vis_frame"])}
+        return dict(crops=z["crops"], track=z["track"], frame=z["frame"], box=z["box"], visible=vis)
+    from companion.io import iter_frames
+    from companion.lab.pipeline import run_lab
+    from companion.lab.reidentify import clean_boxes
+    from companion.tracking.reid import crop_boxes
+
+    frames = np.stack(list(iter_frames(video, stop=int(stop))))
+    if len(frames) > stop:  # pragma: no cover - iter_frames honours stop
+        raise RuntimeError("the miner read past its stop frame")
+    res = run_lab(frames, fps=10.0, write_files=False, progress=progress, stitch=False, reidentify=False)
+    mot = np.asarray([r[:6] for r in res.mot_rows], np.float64).reshape(-1, 6)
+    H, W = frames.shape[1:3]
+    crops, track, frame, box, vis_f, vis_i = [], [], [], [], [], []
+    for f in np.unique(mot[:, 0]).astype(int):
+        rows = mot[mot[:, 0] == f]
+        b = np.c_[rows[:, 2], rows[:, 3], rows[:, 2] + rows[:, 4], rows[:, 3] + rows[:, 5]]
+        ids = rows[:, 1].astype(int) - 1
+        vis_f += [f - 1] * len(ids)
+        vis_i += ids.tolist()
+        ok = clean_boxes(b) & (b[:, 3] - b[:, 1] >= min_height)
+        ok &= (b[:, 0] >= 0) & (b[:, 1] >= 0) & (b[:, 2] <= W) & (b[:, 3] <= H)
+        if ok.any():
+            crops.append(crop_boxes(frames[f - 1], b[ok], CROP))
+            track += ids[ok].tolist()
+            frame += [f - 1] * int(ok.sum())
+            box.append(b[ok])
+    crops = np.concatenate(crops) if crops else np.zeros((0, *CROP, 3), np.uint8)
+    track, frame = np.asarray(track, np.int64), np.asarray(frame, np.int64)
+    box = np.concatenate(box) if box else np.zeros((0, 4))
+    keep = np.isin(track, [t for t in np.unique(track) if (track == t).sum() >= min_len])
+    out = dict(crops=crops[keep], track=track[keep], frame=frame[keep], box=box[keep])
+    vis_f, vis_i = np.asarray(vis_f, np.int64), np.asarray(vis_i, np.int64)
+    if cache:
+        np.savez_compressed(path, **out, vis_frame=vis_f, vis_ids=vis_i)
+    out["visible"] = {int(f): vis_i[vis_f == f] for f in np.unique(vis_f)}
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# The embedding: frozen mid-level ImageNet features, pooled in stripes, and a trained head
+# ----------------------------------------------------------------------------------------------
+
+
+def _stripe_module(taps=(7, 14), stripes: int = STRIPES):
+    import torch
+    from torch import nn
+
+    from companion.pretrained import IMAGENET_MEAN, IMAGENET_STD, imagenet_mobilenet_v2
+
+    class StripeFeatures(nn.Module):
+        """Frozen ImageNet MobileNetV2 ``features[:7]`` (32 ch, /8) and ``features[7:14]``
+        (96 ch, /16), each average-pooled in ``stripes`` horizontal bands and L2-normalised per
+        band: ``(N, 3, 128, 64)`` RGB in [0, 1] -> ``(N, stripes * 128)``, all bands weighing
+        the same (the whole vector has norm sqrt(2 * stripes))."""
+
+        def __init__(self):
+            super().__init__()
+            net = imagenet_mobilenet_v2()
+            cuts = (0, *taps)
+            self.blocks = nn.ModuleList(net[a:b] for a, b in zip(cuts[:-1], cuts[1:]))
+            self.stripes = int(stripes)
+            self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+            self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+            self.requires_grad_(False)
+            self.eval()
+            with torch.no_grad():
+                self.dim = int(self(torch.zeros(1, 3, *CROP)).shape[1])
+
+        def forward(self, x):
+            x = (x - self.mean) / self.std
+            parts = []
+            for block in self.blocks:
+                x = block(x)
+                p = nn.functional.adaptive_avg_pool2d(x, (self.stripes, 1))[..., 0]  # (N, C, S)
+                parts.append(nn.functional.normalize(p, dim=1).transpose(1, 2))      # (N, S, C)
+            return torch.cat(parts, 2).flatten(1)
+
+    return StripeFeatures()
+
+
+def StripeFeatures(taps=None, stripes: int = STRIPES):  # noqa: N802 - a factory that reads like a class
+    """The frozen feature extractor; see :func:`_stripe_module`."""
+    return _stripe_module(TAPS if taps is None else tuple(taps), stripes)
+
+
+def _head(dim: int):
+    """The metric head: a square linear map initialised to the identity (so the untrained
+    embedding is the stripes themselves), output L2-normalised."""
+    import torch
+    from torch import nn
+
+    lin = nn.Linear(dim, dim, bias=False)
+    with torch.no_grad():
+        lin.weight.copy_(torch.eye(dim))
+    return lin
+
+
+#: sha256 of the shipped ``reid_street_head.pt`` (checked on load).
+HEAD_SHA256 = "3f4a534e804e01156234a8b60db2da8595c286f9dc0b635b26b6af1c14f13fc5"
+
+
+def _to_tensor(crops):
+    import cv2
+    import torch
+
+    crops = np.asarray(crops)
+    if crops.ndim != 4 or crops.shape[-1] != 3:
+        raise ValueError(f"crops must be (N, h, w, 3) uint8 RGB, got shape {crops.shape}")
+    if crops.shape[1:3] != CROP:
+        crops = np.stack([cv2.resize(c, (CROP[1], CROP[0]), interpolation=cv2.INTER_AREA) for c in crops])
+    return torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).float() / 255.0
+
+
+def stripe_features(crops, features=None, batch: int = 256) -> np.ndarray:
+    """(N, h, w, 3) uint8 crops -> (N, D) stripe descriptors (before the head)."""
+    import torch
+
+    features = StripeFeatures() if features is None else features
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(crops), batch):
+            out.append(features(_to_tensor(crops[i:i + batch])).numpy())
+    return np.concatenate(out) if out else np.zeros((0, features.dim), np.float32)
+
+
+class LearnedEmbedder:
+    """The street-adapted embedding: ``LearnedEmbedder()(frame, xyxy) -> (N, D)`` unit rows.
+
+    ``head`` is a path to a head checkpoint (default: the shipped one, sha256-checked), a ready
+    ``nn.Linear``, or ``"none"`` for the untrained stripes (identity head)."""
+
+    size = CROP
+
+    def __init__(self, head=None, features=None):
+        import torch
+
+        self.features = StripeFeatures() if features is None else features
+        if isinstance(head, str) and head == "none":
+            head = _head(self.features.dim)
+        elif head is None or isinstance(head, (str, Path)):
+            head = load_head(head, self.features.dim)
+        self.head = head.eval()
+        self.dim = int(self.head.weight.shape[0])
+        self._torch = torch
+
+    def embed_features(self, x: np.ndarray) -> np.ndarray:
+        torch = self._torch
+        with torch.inference_mode():
+            y = self.head(torch.as_tensor(x, dtype=torch.float32))
+            return torch.nn.functional.normalize(y, dim=1).numpy().astype(np.float32)
+
+    def embed_crops(self, crops) -> np.ndarray:
+        if len(crops) == 0:
+            return np.zeros((0, self.dim), np.float32)
+        torch = self._torch
+        threads = torch.get_num_threads()
+        single = len(crops) <= 64 and threads > 1
+        if single:  # a frame's few crops run faster on one thread (see reid.ReIDEmbedder)
+            torch.set_num_threads(1)
+        try:
+            return self.embed_features(stripe_features(crops, self.features))
+        finally:
+            if single:
+                torch.set_num_threads(threads)
+
+    def __call__(self, frame, xyxy) -> np.ndarray:
+        from companion.tracking.reid import crop_boxes
+
+        return self.embed_crops(crop_boxes(frame, xyxy, CROP))
+
+
+def load_head(path=None, dim: int | None = None):
+    """The shipped metric head (``nn.Linear``), its file checked against :data:`HEAD_SHA256`."""
+    import torch
+
+    from companion.data import sha256sum
+
+    path = default_head_path() if path is None else Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"street re-ID head not found at {path}; train it with "
+                                "`python scripts/train_street_reid.py` or use head='none'")
+    if path == default_head_path() and HEAD_SHA256 is not None and sha256sum(path) != HEAD_SHA256:
+        raise ValueError(f"{path} has sha256 {sha256sum(path)}, expected {HEAD_SHA256}: the file "
+                         "is damaged or was retrained; retrain with `python scripts/train_street_reid.py`")
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    w = ckpt["head"]
+    if dim is not None and w.shape != (w.shape[0], dim):
+        raise ValueError(f"head in {path} maps {w.shape[1]} features, the extractor gives {dim}")
+    head = torch.nn.Linear(w.shape[1], w.shape[0], bias=False)
+    with torch.no_grad():
+        head.weight.copy_(w.float())
+    return head.eval()
+
+
+# ----------------------------------------------------------------------------------------------
+# Training the head on mined tracklets
+# ----------------------------------------------------------------------------------------------
+
+
+def augment_crops(crops: np.ndarray, rng: np.random.Generator, *, lowres: float = 0.0) -> np.ndarray:
+    """Light augmentation that keeps colour: crop jitter (shift/scale up to 8 %), horizontal
+    flip, and with probability ``lowres`` a resolution drop (down to a person 32-96 px tall and
+    back up: the same person seen farther away), else a mild blur on a third of the crops."""
+    import cv2
+
+    h, w = crops.shape[1:3]
+    out = np.empty_like(crops)
+    for i, c in enumerate(crops):
+        s = rng.uniform(0.92, 1.0)
+        ch, cw = int(round(h * s)), int(round(w * s))
+        y = int(rng.integers(0, h - ch + 1))
+        x = int(rng.integers(0, w - cw + 1))
+        c = cv2.resize(c[y:y + ch, x:x + cw], (w, h), interpolation=cv2.INTER_LINEAR)
+        if rng.random() < 0.5:
+            c = c[:, ::-1]
+        if rng.random() < lowres:
+            sh = int(rng.integers(32, 97))
+            small = cv2.resize(np.ascontiguousarray(c), (max(2, round(sh * w / h)), sh), interpolation=cv2.INTER_AREA)
+            c = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+        elif rng.random() < 1 / 3:
+            c = cv2.GaussianBlur(np.ascontiguousarray(c), (3, 3), 0.8)
+        out[i] = c
+    return out
+
+
+def contrastive_batch(track, frame, visible, rng: np.random.Generator, *, groups: int = 8,
+                      max_gap: int = 20, min_gap: int = 2):
+    """Indices for one InfoNCE batch: ``groups`` moments, at each the tracks visible together
+    (from ``visible``) that have crops near that moment; per track an anchor crop and a positive
+    crop ``min_gap..max_gap`` frames apart. Returns ``(index (M,), track label (M,), group (M,))``
+    with anchors and positives interleaved."""
+    by_track = {int(t): np.flatnonzero(track == t) for t in np.unique(track)}
+    moments = [f for f, ids in visible.items() if sum(int(i) in by_track for i in ids) >= 2]
+    if not moments:
+        raise ValueError("no frame shows two mined tracks at once: nothing to contrast")
+    idx, lab, grp = [], [], []
+    for g, f in enumerate(rng.choice(moments, size=groups, replace=len(moments) < groups)):
+        for t in visible[int(f)]:
+            rows = by_track.get(int(t))
+            if rows is None:
+                continue
+            near = rows[np.abs(frame[rows] - f) <= max_gap]
+            if len(near) < 2:
+                continue
+            a = int(rng.choice(near))
+            far = near[np.abs(frame[near] - frame[a]) >= min_gap]
+            if len(far) == 0:
+                continue
+            idx += [a, int(rng.choice(far))]
+            lab += [int(t)] * 2
+            grp += [g] * 2
+    return np.asarray(idx, np.int64), np.asarray(lab, np.int64), np.asarray(grp, np.int64)
+
+
+def info_nce(emb, labels, groups, tau: float = 0.1):
+    """InfoNCE over a batch of unit embeddings: each row's positive is the other row of its track;
+    its negatives are the rows of *other tracks in the same group* (seen together, so certainly
+    other people). Rows whose group holds a single track are skipped."""
+    import torch
+
+    sim = emb @ emb.T / tau
+    same_g = groups[:, None] == groups[None, :]
+    eye = torch.eye(len(emb), dtype=torch.bool)
+    valid = same_g & ~eye
+    pos = (labels[:, None] == labels[None, :]) & valid
+    has_neg = (valid & ~pos).any(1) & pos.any(1)
+    if not has_neg.any():
+        return emb.sum() * 0.0
+    logits = sim.masked_fill(~valid, float("-inf"))
+    logp = logits - torch.logsumexp(logits, 1, keepdim=True)
+    loss = -(logp.masked_fill(~pos, 0).sum(1) / pos.sum(1).clamp(min=1))
+    return loss[has_neg].mean()
+
+
+def train_head(feats, track, frame, visible, *, seed: int = 0, steps: int = 300, lr: float = 1e-3,
+               tau: float = 0.1, reg: float = 1e-2, groups: int = 8, views: int = 1,
+               log_every: int = 0):
+    """Train the identity-initialised head on precomputed stripe descriptors.
+
+    ``feats``: (V, N, D) descriptors of ``V`` augmented views of the N mined crops (a view is
+    drawn per row and step). Loss: :func:`info_nce` + ``reg * ||W - I||^2`` (stay near the
+    stripes unless the data says otherwise). Returns ``(head, loss curve)``."""
+    import torch
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    feats = torch.as_tensor(np.asarray(feats), dtype=torch.float32)
+    if feats.ndim == 2:
+        feats = feats[None]
+    dim = feats.shape[-1]
+    head = _head(dim)
+    eye = torch.eye(dim)
+    opt = torch.optim.Adam(head.parameters(), lr=lr)
+    curve = []
+    for step in range(steps):
+        idx, lab, grp = contrastive_batch(track, frame, visible, rng, groups=groups)
+        v = torch.from_numpy(rng.integers(0, feats.shape[0], size=len(idx)))
+        x = feats[v, torch.from_numpy(idx)]
+        emb = torch.nn.functional.normalize(head(x), dim=1)
+        loss = info_nce(emb, torch.from_numpy(lab), torch.from_numpy(grp), tau)
+        total = loss + reg * ((head.weight - eye) ** 2).sum()
+        opt.zero_grad()
+        total.backward()
+        opt.step()
+        curve.append(float(loss.detach()))
+        if log_every and (step % log_every == 0 or step == steps - 1):
+            print(f"step {step:4d}  InfoNCE {np.mean(curve[-log_every:]):.4f}", flush=True)
+    return head.eval(), curve
+
+
+def track_separation(E, track, frame, visible, *, gap: int = 20):
+    """Validation score on mined tracks without labels: for each crop, is its nearest crop
+    among (its own track >= ``gap`` frames away) and (every crop of the tracks visible with it
+    at that frame) one of its own track? Returns rank-1 over crops that have both."""
+    E = np.asarray(E)
+    hits, n = 0, 0
+    for i in range(len(E)):
+        f, t = int(frame[i]), int(track[i])
+        others = [int(o) for o in visible.get(f, []) if int(o) != t]
+        own = np.flatnonzero((track == t) & (np.abs(frame - f) >= gap))
+        neg = np.flatnonzero(np.isin(track, others))
+        if len(own) == 0 or len(neg) == 0:
+            continue
+        n += 1
+        hits += float((E[own] @ E[i]).max() > (E[neg] @ E[i]).max())
+    return hits / max(n, 1), n

@@ -1,0 +1,158 @@
+"""The street-adapted re-ID embedding: shapes, determinism, shipped weights, the label-free miner
+(never past frame 400) and its contrastive training."""
+
+import numpy as np
+import pytest
+import torch
+
+from companion.tracking import reid_learned as rl
+from companion.tracking.reid import separation
+
+
+def _features_or_skip():
+    from companion.errors import AssetUnavailableError
+
+    try:
+        return rl.StripeFeatures()
+    except (AssetUnavailableError, FileNotFoundError) as exc:
+        pytest.skip(f"needs the ImageNet MobileNetV2 weights in the data cache: {exc}")
+
+
+@pytest.fixture(scope="module")
+def features():
+    return _features_or_skip()
+
+
+def test_shipped_head_file_matches_its_sha256():
+    from companion.data import sha256sum
+
+    assert rl.HEAD_SHA256 is not None
+    assert sha256sum(rl.default_head_path()) == rl.HEAD_SHA256
+    head = rl.load_head()
+    dim = rl.STRIPES * (32 + 96)  # MobileNetV2 block 6 (32 ch) and block 13 (96 ch), per stripe
+    assert head.weight.shape == (dim, dim)
+
+
+def test_damaged_head_is_refused(tmp_path, monkeypatch):
+    bad = tmp_path / "reid_street_head.pt"
+    bad.write_bytes(rl.default_head_path().read_bytes()[:-1] + b"x")
+    monkeypatch.setattr(rl, "default_head_path", lambda: bad)
+    with pytest.raises(ValueError, match="sha256"):
+        rl.load_head()
+    with pytest.raises(FileNotFoundError, match="train_street_reid"):
+        rl.load_head(tmp_path / "missing.pt")
+
+
+def test_embedder_rows_are_unit_and_deterministic(features):
+    emb = rl.LearnedEmbedder(features=features)
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 256, size=(240, 320, 3), dtype=np.uint8)
+    boxes = np.array([[10, 20, 40, 110], [100, 50, 130, 160], [200, 0, 260, 239.0]])
+    a, b = emb(frame, boxes), emb(frame, boxes)
+    assert a.shape == (3, emb.dim) and a.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(a, b)
+    # one box alone embeds as in the batch (no batch statistics anywhere)
+    np.testing.assert_allclose(emb(frame, boxes[1:2])[0], a[1], atol=1e-5)
+    assert emb(frame, np.zeros((0, 4))).shape == (0, emb.dim)
+    with pytest.raises(ValueError, match="RGB"):
+        emb.embed_crops(np.zeros((2, 128, 64), np.uint8))
+
+
+def test_identity_head_is_the_stripes_themselves(features):
+    crops = np.random.default_rng(1).integers(0, 256, size=(4, 128, 64, 3), dtype=np.uint8)
+    x = rl.stripe_features(crops, features)
+    assert x.shape == (4, features.dim)
+    # each of the 2 taps x STRIPES bands is unit-norm
+    np.testing.assert_allclose(np.linalg.norm(x, axis=1), np.sqrt(2 * rl.STRIPES), atol=1e-4)
+    e = rl.LearnedEmbedder(head="none", features=features).embed_crops(crops)
+    np.testing.assert_allclose(e, x / np.linalg.norm(x, axis=1, keepdims=True), atol=1e-6)
+
+
+def test_info_nce_known_answer_and_masking():
+    e = torch.nn.functional.normalize(torch.tensor([[1.0, 0], [1, 0.2], [0, 1], [0.1, 1]]), dim=1)
+    lab = torch.tensor([0, 0, 1, 1])
+    grp = torch.tensor([0, 0, 0, 0])
+    tau = 0.5
+    sim = (e @ e.T / tau).numpy()
+    want = []
+    for i, p in enumerate([1, 0, 3, 2]):
+        others = [j for j in range(4) if j != i]
+        want.append(-(sim[i, p] - np.log(np.exp(sim[i, others]).sum())))
+    assert float(rl.info_nce(e, lab, grp, tau)) == pytest.approx(float(np.mean(want)), rel=1e-5)
+    # tracks of different groups are never contrasted: one track per group -> nothing to learn
+    assert float(rl.info_nce(e, lab, torch.tensor([0, 0, 1, 1]), tau)) == 0.0
+
+
+def _toy_tracklets(seed=0, tracks=12, frames=60, dim=32):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(tracks, dim))
+    track, frame, visible = [], [], {}
+    for t in range(tracks):
+        start = (t // 3) * 15
+        for f in range(start, min(frames, start + 30)):
+            track.append(t)
+            frame.append(f)
+            visible.setdefault(f, []).append(t)
+    track, frame = np.array(track), np.array(frame)
+    feats = centres[track] + 1.5 * rng.normal(size=(len(track), dim))
+    return feats.astype(np.float32), track, frame, {f: np.array(v) for f, v in visible.items()}
+
+
+def test_contrastive_batch_contrasts_only_tracks_seen_together():
+    feats, track, frame, visible = _toy_tracklets()
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        idx, lab, grp = rl.contrastive_batch(track, frame, visible, rng, groups=4)
+        assert len(idx) % 2 == 0 and np.all(track[idx] == lab)
+        np.testing.assert_array_equal(lab[0::2], lab[1::2])       # anchor / positive pairs
+        for g in np.unique(grp):
+            ts = np.unique(lab[grp == g])
+            fs = frame[idx[grp == g]]
+            # every pair of tracks in a group is visible in one common frame
+            common = [f for f, v in visible.items() if set(ts) <= set(v.tolist())]
+            assert common, (ts, fs)
+    with pytest.raises(ValueError, match="two mined tracks"):
+        rl.contrastive_batch(np.zeros(5, int), np.arange(5), {f: np.array([0]) for f in range(5)}, rng)
+
+
+def test_tiny_training_lowers_the_loss_and_separates_tracks():
+    feats, track, frame, visible = _toy_tracklets()
+    head, curve = rl.train_head(feats, track, frame, visible, steps=80, lr=1e-2, reg=1e-4, seed=0)
+    assert np.mean(curve[-10:]) < 0.8 * np.mean(curve[:10])
+    e0 = feats / np.linalg.norm(feats, axis=1, keepdims=True)
+    with torch.no_grad():
+        e1 = torch.nn.functional.normalize(head(torch.from_numpy(feats)), dim=1).numpy()
+    assert separation(e1, track)[1] > separation(e0, track)[1]
+    # deterministic for a seed
+    head2, curve2 = rl.train_head(feats, track, frame, visible, steps=80, lr=1e-2, reg=1e-4, seed=0)
+    assert curve == curve2 and torch.equal(head.weight, head2.weight)
+
+
+def test_miner_never_reads_past_its_stop_frame(street_clip_path, monkeypatch):
+    """Mining stops at ``stop``: no decoded frame, no crop and no visible-track frame >= stop."""
+    import companion.io as cio
+
+    seen = []
+    real = cio.iter_frames
+
+    def spy(path, **kw):
+        for k, f in enumerate(real(path, **kw)):
+            seen.append(kw.get("start", 0) + k)
+            yield f
+
+    monkeypatch.setattr(cio, "iter_frames", spy)
+    try:
+        m = rl.mine_tracklets(street_clip_path, stop=40, min_len=3, cache=False)
+    except Exception as exc:  # the detector's weights are not in the cache
+        if "weights" in str(exc).lower() or "unavailable" in str(exc).lower():
+            pytest.skip(str(exc))
+        raise
+    assert seen and max(seen) == 39
+    assert len(m["track"]) > 0 and m["frame"].max() < 40 and max(m["visible"]) < 40
+    assert m["crops"].shape[1:] == (*rl.CROP, 3)
+
+
+def test_shipped_training_data_came_from_frames_before_400():
+    ckpt = torch.load(rl.default_head_path(), map_location="cpu", weights_only=True)
+    assert ckpt["log"]["last_frame"] < rl.TRAIN_STOP == 400
