@@ -30,7 +30,6 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
 
 from companion.data import street_clip  # noqa: E402
 from companion.lab.reidentify import FusedEmbedder  # noqa: E402
@@ -56,19 +55,16 @@ def main(argv=None) -> int:
             "ImageNet MobileNetV2 (last layer)": PretrainedEmbedder().embed_crops(crops),
             "fused (lab: ImageNet 0.3 + histogram 0.7)": fused_crops(crops)}
     feats = rl.StripeFeatures()
-    X = rl.stripe_features(crops, feats)
-    rows["mid-level stripes, untrained"] = rl.LearnedEmbedder(head="none", features=feats).embed_features(X)
-    shipped = rl.LearnedEmbedder(features=feats)
-    rows["learned (shipped head)"] = shipped.embed_features(X)
+    rows["mid-level stripes, untrained"] = rl.LearnedEmbedder(head="none", features=feats).embed_crops(crops)
+    rows["learned (shipped head)"] = rl.LearnedEmbedder(features=feats).embed_crops(crops)
     seeds = {}
     if not args.shipped_only:
-        from train_street_reid import train
-
+        mined = rl.mine_tracklets()
         for seed in (0, 1, 2):
             c0 = resource.getrusage(resource.RUSAGE_SELF).ru_utime
-            head, curve, info = train(seed)
+            head, curve, info = rl.train_on_street(seed, features=feats, mined=mined)
             cpu = resource.getrusage(resource.RUSAGE_SELF).ru_utime - c0
-            E = rl.LearnedEmbedder(head=head, features=feats).embed_features(X)
+            E = rl.LearnedEmbedder(head=head, features=feats).embed_crops(crops)
             seeds[seed] = (separation(E, people), separation(E[held], people[held]))
             rows[f"learned, retrained seed {seed} ({cpu:.0f} CPU-s)"] = E
     print(f"# {len(crops)} by-eye crops of {len(set(people))} people; {int(held.sum())} from frames >= "

@@ -65,8 +65,11 @@ def test_identity_head_is_the_stripes_themselves(features):
     assert x.shape == (4, features.dim)
     # each of the 2 taps x STRIPES bands is unit-norm
     np.testing.assert_allclose(np.linalg.norm(x, axis=1), np.sqrt(2 * rl.STRIPES), atol=1e-4)
-    e = rl.LearnedEmbedder(head="none", features=features).embed_crops(crops)
+    e = rl.LearnedEmbedder(head="none", features=features, flip=False).embed_crops(crops)
     np.testing.assert_allclose(e, x / np.linalg.norm(x, axis=1, keepdims=True), atol=1e-6)
+    # with flip averaging a crop and its mirror image embed the same
+    emb = rl.LearnedEmbedder(features=features)
+    np.testing.assert_allclose(emb.embed_crops(crops), emb.embed_crops(crops[:, :, ::-1]), atol=1e-5)
 
 
 def test_info_nce_known_answer_and_masking():
