@@ -17,6 +17,12 @@ prints that grid again.
     python scripts/train_street_reid.py            # writes the shipped head (under 1 CPU-minute
                                                    # once the tracklets are mined, ~35 CPU-s more)
     python scripts/train_street_reid.py --choose   # the validation grid
+
+Result of ``--choose`` (validation, higher is better): colour histogram 0.575, untrained stripes
+0.610; the grid's best is the shipped configuration (tau 0.2, reg 1e-3, 1000 steps, positives <= 20
+frames apart) at 0.678, 0.685 with flip averaging; every entry with positives up to 60 frames
+apart scores lower than its 20-frame twin. Shipped run: InfoNCE 1.04 -> 0.20, 37 CPU-s to describe
+the crops (5 views) + 5.5 CPU-s to train, once the tracklets are mined (35 CPU-s, cached).
 """
 
 from __future__ import annotations
