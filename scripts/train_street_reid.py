@@ -17,6 +17,12 @@ prints that grid again.
     python scripts/train_street_reid.py            # writes the shipped head (under 1 CPU-minute
                                                    # once the tracklets are mined, ~35 CPU-s more)
     python scripts/train_street_reid.py --choose   # the validation grid
+
+Result of ``--choose`` (validation, higher is better): colour histogram 0.575, untrained stripes
+0.610; the grid's best is the shipped configuration (tau 0.2, reg 1e-3, 1000 steps, positives <= 20
+frames apart) at 0.678, 0.685 with flip averaging; every entry with positives up to 60 frames
+apart scores lower than its 20-frame twin. Shipped run: InfoNCE 1.04 -> 0.20, 37 CPU-s to describe
+the crops (5 views) + 5.5 CPU-s to train, once the tracklets are mined (35 CPU-s, cached).
 """
 
 from __future__ import annotations
@@ -37,18 +43,32 @@ GRID = [dict(rl.CONFIG, tau=t, reg=r, steps=s, max_gap=g) for t in (0.1, 0.2) fo
         for s in (300, 1000) for g in (20, 60)]
 
 
-def validation(F, mined, features, cfg: dict, seed: int = 0) -> float:
+def validation(F, mined, features, cfg, seed: int = 0) -> float:
     """Two-fold score on the mined tracks: train on even ids, score odd ones, and vice versa
-    (:func:`~companion.tracking.reid_learned.track_separation`, same track >= 40 frames apart)."""
+    (:func:`~companion.tracking.reid_learned.track_separation`, same track >= 40 frames apart).
+    ``cfg``: a training configuration; None = the untrained stripes; "histogram" = the colour
+    histogram; a ``(cfg, Ff)`` pair = trained, with flip averaging (``Ff``: descriptors of the
+    mirrored crops)."""
     tr, fr, vis = mined["track"], mined["frame"], mined["visible"]
+    flipped = None
+    if isinstance(cfg, tuple):
+        cfg, flipped = cfg
     scores = []
     for fold in (0, 1):
         val = tr % 2 == fold
         if cfg is None:
             E = F[0][val] / np.linalg.norm(F[0][val], axis=1, keepdims=True)
+        elif cfg == "histogram":
+            from companion.tracking.reid import ColorHistogramEmbedder
+
+            E = ColorHistogramEmbedder().embed_crops(mined["crops"][val])
         else:
             head, _ = rl.train_head(F[:, ~val], tr[~val], fr[~val], vis, seed=seed, **cfg)
-            E = rl.LearnedEmbedder(head=head, features=features).embed_features(F[0][val])
+            emb = rl.LearnedEmbedder(head=head, features=features)
+            E = emb.embed_features(F[0][val])
+            if flipped is not None:
+                E = E + emb.embed_features(flipped[val])
+                E /= np.linalg.norm(E, axis=1, keepdims=True)
         scores.append(rl.track_separation(E, tr[val], fr[val], vis, gap=40)[0])
     return float(np.mean(scores))
 
@@ -64,7 +84,11 @@ def main(argv=None) -> int:
         mined = rl.mine_tracklets(progress=True)
         features = rl.StripeFeatures()
         F = rl.describe_views(mined["crops"], features, views=5, seed=0)
+        print(f"colour histogram: validation {validation(F, mined, features, 'histogram'):.3f}")
         print(f"untrained stripes: validation {validation(F, mined, features, None):.3f}")
+        Ff = rl.stripe_features(mined["crops"][:, :, ::-1], features)
+        print(f"shipped {rl.CONFIG} + flip averaging: validation "
+              f"{validation(F, mined, features, (rl.CONFIG, Ff)):.3f}", flush=True)
         for cfg in GRID:
             print(f"{cfg}: validation {validation(F, mined, features, cfg):.3f}", flush=True)
         return 0

@@ -159,3 +159,29 @@ def test_miner_never_reads_past_its_stop_frame(street_clip_path, monkeypatch):
 def test_shipped_training_data_came_from_frames_before_400():
     ckpt = torch.load(rl.default_head_path(), map_location="cpu", weights_only=True)
     assert ckpt["log"]["last_frame"] < rl.TRAIN_STOP == 400
+
+
+def test_separation_known_answer():
+    e = np.array([[1, 0], [0.9, 0.1], [0, 1], [0.8, 0.6]], float)
+    e /= np.linalg.norm(e, axis=1, keepdims=True)
+    people = np.array(["a", "a", "b", "b"])
+    r1, auc = separation(e, people)
+    # nearest: 0->1 (a, hit), 1->0 (hit), 2->3 (hit), 3->1 (a: miss) -> 3/4
+    assert r1 == 0.75
+    S = e @ e.T
+    same = [S[0, 1], S[2, 3]]
+    diff = [S[0, 2], S[0, 3], S[1, 2], S[1, 3]]
+    assert auc == np.mean([[s > d for d in diff] for s in same])
+    with pytest.raises(ValueError, match="at least two"):
+        separation(e[:2], np.array(["a", "b"]))
+
+
+def test_learned_is_offered_to_the_lab_and_deepsort(features, monkeypatch):
+    from companion.lab.reidentify import make_embedder
+    from companion.tracking.reid import get_embedder
+
+    monkeypatch.setattr(rl, "StripeFeatures", lambda *a, **k: features)
+    assert isinstance(make_embedder("learned"), rl.LearnedEmbedder)
+    assert isinstance(get_embedder("learned"), rl.LearnedEmbedder)
+    with pytest.raises(ValueError, match="learned"):
+        make_embedder("deep")

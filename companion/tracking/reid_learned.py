@@ -85,11 +85,15 @@ def mine_tracklets(video=None, *, stop: int = TRAIN_STOP, min_height: float = 48
 
     Returns a dict: ``crops`` (N, 128, 64, 3) uint8, ``track`` (N,), ``frame`` (N,), ``box``
     (N, 4) and ``visible`` — a dict frame -> ids of all confirmed tracks in that frame (clean or
-    not), which is what says that two tracks are different people. Cached in the data cache.
+    not), which is what says that two tracks are different people. For the street clip
+    (``video=None``) the result is cached in the data cache; other videos are never cached.
     """
     from companion.config import data_dir
     from companion.data import street_clip
 
+    if int(stop) < 1:
+        raise ValueError(f"stop must be a frame count >= 1, got {stop!r}")
+    cache = cache and video is None
     video = street_clip(verbose=False) if video is None else video
     path = data_dir() / f"street_tracklets_0-{int(stop)}_h{int(min_height)}_l{int(min_len)}.npz"
     if cache and path.is_file():
