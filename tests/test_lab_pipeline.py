@@ -117,3 +117,30 @@ def test_links_switch_off():
     offline = run_lab(scene.frames, hint_boxes=False, stitch=False, **kw)
     assert offline.summary["identities"]["tracklets"] > offline.summary["identities"]["tracks"]
     assert (offline.in_count, offline.out_count, offline.distinct) == truth
+
+
+def test_video_shows_the_final_ids_and_counts(tmp_path, monkeypatch):
+    """With the offline identity stage the annotated video is drawn afterwards: every frame shows
+    the people's ids of ``tracks_mot.txt`` and the counts end at the summary's."""
+    from companion.lab import pipeline
+
+    drawn = []
+    real = pipeline.Annotator.draw
+
+    def spy(self, frame, tracked, counter, new_events, frame_index, fps=None):
+        drawn.append((frame_index, sorted(int(t) for t in tracked.tracker_id if t >= 0),
+                      (counter.in_count, counter.out_count, counter.distinct)))
+        return real(self, frame, tracked, counter, new_events, frame_index, fps)
+
+    monkeypatch.setattr(pipeline.Annotator, "draw", spy)
+    scene, line = make_scene("occlusions", 2)
+    res = run_lab(scene.frames, line=line, detector="bgsub", fps=scene.fps, out_dir=tmp_path / "out",
+                  progress=False)
+    assert res.summary["identities"]["tracklets"] > res.summary["identities"]["tracks"]  # ids were revised
+    assert [d[0] for d in drawn] == list(range(len(scene.frames)))
+    mot = {}
+    for r in res.mot_rows:
+        mot.setdefault(r[0] - 1, []).append(r[1] - 1)
+    assert all(ids == sorted(mot.get(i, [])) for i, ids, _ in drawn)
+    assert drawn[-1][2] == (res.in_count, res.out_count, res.distinct)
+    assert (tmp_path / "out" / "annotated.mp4").stat().st_size > 0

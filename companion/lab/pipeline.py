@@ -28,7 +28,8 @@ Links between the stages keep one id per person through the moments trackers get
   are linked into people by constrained clustering on appearance (never two pieces seen at once,
   never an unwalkable jump), and the crossing events and MOT rows take the people's ids (frames
   and directions unchanged). It replaces the online ``reidentify`` below unless that is given as
-  an object; the annotated video shows the ids as they were during the run.
+  an object; the annotated video is then drawn after the stage (a second decoding pass), with
+  the people's ids and the final counts.
 * ``reidentify`` — online long-term re-identification (:mod:`companion.lab.reidentify`; used when
   ``identities=False``): a person who
   leaves the picture (or stays hidden for longer than the stitcher bridges) and comes back is
@@ -581,9 +582,13 @@ def _run_lab(video, *, line, detector, tracker, outputs: StagedOutputs | None, m
                            detector=getattr(det, "name", type(det).__name__))
     annot = Annotator(line)
     writer = None
+    drawn: list[tuple] | None = None  # with offline identities the video is drawn afterwards
     if write_files and write_video:
-        with outputs.writing("video"):
-            writer = outputs.guard(_VideoWriter(paths["video"], fps_video, W, H), "video")
+        if log is None:
+            with outputs.writing("video"):
+                writer = outputs.guard(_VideoWriter(paths["video"], fps_video, W, H), "video")
+        else:
+            drawn = []
 
     mot_rows: list[tuple] = []
     timeline = []  # (frame, in, out, distinct)
@@ -624,6 +629,8 @@ def _run_lab(video, *, line, detector, tracker, outputs: StagedOutputs | None, m
             timeline.append((i, counter.in_count, counter.out_count, counter.distinct))
             if writer is not None:
                 writer.write(annot.draw(frame, tracked, counter, events, i))
+            elif drawn is not None:
+                drawn.append((tracked.xyxy.copy(), ids.copy(), bool(events)))
             n += 1
     finally:
         if ahead is not None:
@@ -650,6 +657,9 @@ def _run_lab(video, *, line, detector, tracker, outputs: StagedOutputs | None, m
         timeline = [(f, a, b, len({e.track_id for e in counter.events if e.frame <= f}))
                     for f, a, b, _ in timeline]
         t_ident = time.process_time() - t_ident
+        if drawn is not None:
+            _draw_video_afterwards(frame_source(n), drawn, ident, timeline, line, outputs,
+                                   fps_video, W, H, progress)
         elapsed = time.perf_counter() - t_start
 
     summary = {
@@ -681,6 +691,30 @@ def _run_lab(video, *, line, detector, tracker, outputs: StagedOutputs | None, m
         write_summary(summary, outputs)
         result.outputs = {k: outputs.final[k] for k in summary["outputs"]}
     return result
+
+
+def _draw_video_afterwards(frames, drawn, ident, timeline, line, outputs, fps, W, H, progress):
+    """The annotated video of a run whose ids were revised after the last frame (the offline
+    identity stage): the frames are decoded a second time and drawn with the *people's* ids and
+    the final counts, so the video, ``crossings.csv`` and ``summary.json`` tell one story."""
+    from types import SimpleNamespace
+
+    annot = Annotator(line)
+    if progress:
+        from tqdm.auto import tqdm
+
+        frames = tqdm(frames, total=len(drawn), desc="video", unit="frame", leave=False)
+    with outputs.writing("video"):
+        writer = outputs.guard(_VideoWriter(outputs.paths["video"], fps, W, H), "video")
+    try:
+        for i, (frame, (xyxy, ids, flash), (_, n_in, n_out, n_distinct)) in enumerate(
+                zip(frames, drawn, timeline)):
+            people = np.array([ident.person_of(t, i) if t >= 0 else -1 for t in ids], int)
+            tracked = sv.Detections(xyxy=xyxy.reshape(-1, 4), tracker_id=people)
+            counts = SimpleNamespace(in_count=n_in, out_count=n_out, distinct=n_distinct)
+            writer.write(annot.draw(frame, tracked, counts, [True] if flash else [], i))
+    finally:
+        writer.close()
 
 
 def write_summary(summary: dict, outputs: StagedOutputs) -> None:
