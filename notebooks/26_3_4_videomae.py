@@ -27,7 +27,7 @@
 # and 16 labels per class, and fine-tuning with the same labels — against the same encoder
 # before pretraining. The answer on a CPU budget is *no*, and the notebook measures why.
 #
-# **Run time:** about RUNTIME CPU-seconds as opened. `COMPANION_TRAIN=1` runs the whole
+# **Run time:** about 22 CPU-seconds as opened (measured: 21.7 s by `benchmarks/bench_notebooks.py`). `COMPANION_TRAIN=1` runs the whole
 # pretraining and evaluation (`scripts/train_videomae_tiny.py`) in the notebook: about 5 CPU-minutes more.
 
 # %%
@@ -211,11 +211,12 @@ fig.suptitle(f"tube-masked input / reconstruction (step {last}) / original, 3 he
 fig.tight_layout()
 plt.show()
 n_rec = scaled(200, 32)
-print(f"masked-tubelet MSE on {n_rec} held-out clips   model   mean colour   copy nearest")
+print(f"masked-tubelet MSE on {n_rec} held-out clips          model   mean colour   copy nearest")
 for name, m in ((f"step {last}", mae), ("step 0 (initial)", initial)):
     e = mae_recipe.reconstruction_errors(m, n=n_rec)
     for part, r in (("all", e), ("moving", e["moving"]), ("static", e["static"])):
-        print(f"{name:17s} {part:7s} ({r.get('tubelets', '')!s:>5})     {r['model_mse']:.4f}   {r['visible_mean_mse']:.4f}"
+        count = r["tubelets"] if part != "all" else e["moving"]["tubelets"] + e["static"]["tubelets"]
+        print(f"{name:17s} {part:7s} ({count:>5} tubelets) {r['model_mse']:.4f}   {r['visible_mean_mse']:.4f}"
               f"        {r['copy_mse']:.4f}")
 
 # %% [markdown]
