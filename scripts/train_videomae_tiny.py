@@ -32,6 +32,14 @@ Evaluation, held-out seeds only (:func:`evaluate_snapshot`, :func:`finetune_curv
 * **fine-tuning** (encoder + head, :class:`VideoMAEClassifier`, AdamW lr 1e-3, wd 0.05, 200 steps of
   batch 32) on the same draws, pretrained vs initial weights, held-out accuracy.
 
+Measured (shipped run, defaults: 3,000 steps, 112 CPU s): held-out masked MSE 0.1385 (step 0) ->
+0.0210 (250) -> 0.0168 (3,000) against 0.0171 for the mean colour and 0.0319 for the copy; on
+moving tubelets 0.0301 vs 0.0308. Token-average probe 0.116-0.147 at every snapshot (chance
+0.125); slot probe, k=16, 0.177 -> 0.255-0.297 (steps 250-2,000) -> 0.182; fine-tuning 0.147 vs
+0.122 (k=4) and 0.145 vs 0.134 (k=16), pretrained vs step 0. 1,000-step runs (``--steps 1000
+--no-finetune --no-save``): ratio 0.5 / 0.75 / 0.9 end at 0.0208 / 0.0206 / 0.0211 against
+0.0166 / 0.0171 / 0.0184; ``--target norm`` at 0.9909 against 0.9922.
+
 The checkpoint holds ``{'snapshots': {step: state_dict (float16)}, 'losses', 'report'}``;
 ``report['curve']`` the per-snapshot measurements, ``report['finetune']`` the fine-tuning table.
 ``benchmarks/bench_videomae_probe.py`` re-measures both from the shipped snapshots.
