@@ -210,7 +210,10 @@ def test_shipped_videomae_reconstructs_held_out_clips_better_than_no_learning_gu
     last, first = max(ckpt["snapshots"]), min(ckpt["snapshots"])
     r = mod.reconstruction_errors(mod.load_snapshot(ckpt["snapshots"][last], rep["recipe"], rep["target"]))
     r0 = mod.reconstruction_errors(mod.load_snapshot(ckpt["snapshots"][first], rep["recipe"], rep["target"]))
-    assert r == rep["curve"][str(last)]["reconstruction"]
+    shipped = rep["curve"][str(last)]["reconstruction"]
+    for key in ("model_mse", "visible_mean_mse", "copy_mse"):
+        assert r[key] == pytest.approx(shipped[key], rel=1e-4)
+        assert r["moving"][key] == pytest.approx(shipped["moving"][key], rel=1e-4)
     assert r["model_mse"] < r0["model_mse"]
     assert r["model_mse"] < r["visible_mean_mse"] and r["model_mse"] < r["copy_mse"]
     assert r["moving"]["tubelets"] + r["static"]["tubelets"] == int(rep["recipe"]["mask_ratio"] * 16) * 4 * r["n"]
