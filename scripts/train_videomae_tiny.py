@@ -38,7 +38,8 @@ moving tubelets 0.0301 vs 0.0308. Token-average probe 0.116-0.147 at every snaps
 0.125); slot probe, k=16, 0.177 -> 0.255-0.297 (steps 250-2,000) -> 0.182; fine-tuning 0.147 vs
 0.122 (k=4) and 0.145 vs 0.134 (k=16), pretrained vs step 0. 1,000-step runs (``--steps 1000
 --no-finetune --no-save``): ratio 0.5 / 0.75 / 0.9 end at 0.0208 / 0.0206 / 0.0211 against
-0.0166 / 0.0171 / 0.0184; ``--target norm`` at 0.9909 against 0.9922.
+0.0166 / 0.0171 / 0.0184; ``--target norm`` at 0.9909 against 0.9922. ``--steps 6000 --no-finetune --no-save`` (241 CPU s):
+0.0161 against 0.0171 (moving 0.0294 vs 0.0308), slot probe k=16 0.333, token probe 0.143.
 
 The checkpoint holds ``{'snapshots': {step: state_dict (float16)}, 'losses', 'report'}``;
 ``report['curve']`` the per-snapshot measurements, ``report['finetune']`` the fine-tuning table.
