@@ -4,7 +4,7 @@ against two no-learning guesses, a frozen linear probe with 4 and 16 labels per 
 fine-tuning with the same labels — pretrained encoder vs the same encoder at its initialisation.
 
     python benchmarks/bench_videomae_probe.py            # re-measure the shipped snapshots (~4 CPU-min)
-    python benchmarks/bench_videomae_probe.py --quick    # first and last snapshot, probe + one fine-tune (~1 CPU-min)
+    python benchmarks/bench_videomae_probe.py --quick    # first and last snapshot, probe + one fine-tune (38 CPU s measured)
     python benchmarks/bench_videomae_probe.py --train    # pretrain again first (~3 CPU-min more; does not overwrite)
     python benchmarks/bench_videomae_probe.py --figure notebooks/figures/videomae_curve.png
 
