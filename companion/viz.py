@@ -213,3 +213,53 @@ def plot_live_training(hist: dict, title: str, *, n_curve: int, num_classes: int
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     plt.show()
+
+
+def plot_videomae_curve(curve: dict, finetune: dict | None = None, *, chance: float = 1 / 8):
+    """The VideoMAE pretraining curve (26.3.4) as three panels: held-out masked-tubelet MSE
+    against the two no-learning guesses (all masked tubelets, and those at moving positions),
+    linear-probe accuracy per pooling and label count (mean and min-max over the label draws) vs
+    pretraining step, and the fine-tuning accuracies of the last snapshot vs step 0.
+
+    ``curve``: ``{step (str): {'reconstruction': ..., 'probe': ...}}`` as written by
+    ``scripts/train_videomae_tiny.py``; ``finetune``: ``{'pretrained'|'scratch': {k: [acc, ...]}}``.
+    Returns the figure (not shown)."""
+    import matplotlib.pyplot as plt
+
+    if not curve:
+        raise ValueError("curve is empty: expected {step: {'reconstruction': ..., 'probe': ...}}")
+    steps = sorted(curve, key=int)
+    x = [int(s) for s in steps]
+    n = 3 if finetune else 2
+    fig, ax = plt.subplots(1, n, figsize=(4.3 * n, 3.4))
+    rec = [curve[s]["reconstruction"] for s in steps]
+    for part, ls in (("all", "-"), ("moving", "--")):
+        get = (lambda r, key: r[key]) if part == "all" else (lambda r, key: r["moving"][key])
+        ax[0].plot(x, [get(r, "model_mse") for r in rec], "o" + ls, color="C0", label=f"VideoMAE ({part})")
+        ax[0].plot(x, [get(r, "visible_mean_mse") for r in rec], ls, color="C1", label=f"mean colour ({part})")
+        ax[0].plot(x, [get(r, "copy_mse") for r in rec], ls, color="C2", label=f"copy nearest ({part})")
+    ax[0].set_yscale("log"), ax[0].set_xlabel("pretraining step"), ax[0].set_ylabel("held-out masked MSE")
+    ax[0].legend(fontsize=6.5), ax[0].set_title("reconstruction", fontsize=9)
+    for i, pooling in enumerate(("tokens", "slots")):
+        for j, k in enumerate(sorted(curve[steps[0]]["probe"][pooling], key=int)):
+            accs = [curve[s]["probe"][pooling][k] for s in steps]
+            m = [sum(a) / len(a) for a in accs]
+            c = f"C{2 * i + j + 3}"
+            ax[1].plot(x, m, "o-" if pooling == "slots" else "s--", color=c, label=f"{pooling}, k={k}")
+            ax[1].fill_between(x, [min(a) for a in accs], [max(a) for a in accs], color=c, alpha=0.15)
+    ax[1].axhline(chance, color="gray", ls=":", label="chance")
+    ax[1].set_xlabel("pretraining step"), ax[1].set_ylabel("held-out accuracy")
+    ax[1].legend(fontsize=6.5), ax[1].set_title("linear probe on frozen features", fontsize=9)
+    if finetune:
+        ks = sorted(finetune["pretrained"], key=int)
+        for off, name in ((-0.15, "scratch"), (0.15, "pretrained")):
+            for j, k in enumerate(ks):
+                accs = finetune[name][k]
+                ax[2].scatter([j + off] * len(accs), accs, color="C0" if name == "pretrained" else "C1",
+                              label=name if j == 0 else None, s=18)
+        ax[2].axhline(chance, color="gray", ls=":", label="chance")
+        ax[2].set_xticks(range(len(ks)), [f"k={k}" for k in ks])
+        ax[2].set_ylabel("held-out accuracy"), ax[2].legend(fontsize=6.5)
+        ax[2].set_title("fine-tuning, labels per class", fontsize=9)
+    fig.tight_layout()
+    return fig

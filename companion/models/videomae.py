@@ -32,7 +32,7 @@ from companion.models.tubelets import SpaceTimePositionEmbedding, TubeletEmbeddi
 
 __all__ = ["tube_mask", "tube_mask_from_scores", "random_token_mask", "patchify", "unpatchify", "normalized_pixel_target",
            "VideoMAEEncoder", "VideoMAE", "VideoMAEClassifier", "videomae", "videomae_classifier",
-           "pretrain", "TINY_MAE", "encoder_features", "linear_probe"]
+           "pretrain", "TINY_MAE", "encoder_features", "linear_probe", "copy_nearest_visible"]
 
 
 def _check_ratio(ratio) -> float:
@@ -353,15 +353,28 @@ def pretrain(model: VideoMAE, dataset, *, epochs: int, batch_size: int = 32, lr:
 
 
 @torch.no_grad()
-def encoder_features(encoder: VideoMAEEncoder, dataset, batch_size: int = 100) -> tuple[torch.Tensor, torch.Tensor]:
-    """Frozen features of every clip of ``dataset``: the encoder on all tokens, averaged over tokens
-    (what :class:`VideoMAEClassifier` feeds its head), ``(len, D)``, and the labels."""
+def encoder_features(encoder: VideoMAEEncoder, dataset, batch_size: int = 100,
+                     pool: str = "tokens") -> tuple[torch.Tensor, torch.Tensor]:
+    """Frozen features of every clip of ``dataset`` and the labels.
+
+    ``pool="tokens"``: the encoder on all tokens, averaged over tokens (what
+    :class:`VideoMAEClassifier` feeds its head), ``(len, D)``. ``pool="slots"``: averaged over the
+    spatial positions of each temporal slot and the slots concatenated in time order,
+    ``(len, T' D)`` — a linear probe on these can weigh early and late slots differently, which
+    it needs to tell an action from its time reversal; on the token average it cannot."""
+    if pool not in ("tokens", "slots"):
+        raise ValueError(f"pool must be 'tokens' or 'slots', got {pool!r}")
     was = encoder.training
     encoder.eval()
+    t, gh, gw = encoder.grid
     feats, labels = [], []
     for i in range(0, len(dataset), batch_size):
         items = [dataset[j] for j in range(i, min(i + batch_size, len(dataset)))]
-        feats.append(encoder(torch.stack([c for c, _ in items])).mean(dim=1))
+        x = encoder(torch.stack([c for c, _ in items]))
+        if pool == "tokens":
+            feats.append(x.mean(dim=1))
+        else:
+            feats.append(x.reshape(len(items), t, gh * gw, -1).mean(dim=2).reshape(len(items), -1))
         labels.append(torch.tensor([int(y) for _, y in items]))
     encoder.train(was)
     return torch.cat(feats), torch.cat(labels)
@@ -394,3 +407,29 @@ def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Ten
         pred = (xt @ w + b).argmax(1)
     acc = float((pred == test_y).float().mean())
     return (acc, pred) if return_pred else acc
+
+
+# --------------------------------------------------------------------------------------------
+# The no-learning baselines a reconstruction must beat
+# --------------------------------------------------------------------------------------------
+
+
+def copy_nearest_visible(tokens: torch.Tensor, mask: torch.Tensor, grid) -> torch.Tensor:
+    """Fill every masked tubelet with a copy of the nearest visible tubelet of the same temporal
+    slot (Euclidean distance on the ``h x w`` grid; ties to the lowest index). ``tokens``
+    ``(B, L, K)`` as from :func:`patchify`, ``mask`` bool ``(B, L)`` or ``(B, T', N)`` (True =
+    masked, each slot with at least one visible position), ``grid`` ``(T', h, w)``. Visible
+    tubelets are returned unchanged. Under tube masking a hidden position is hidden in every
+    frame, so the nearest *place* is the closest thing there is to copy."""
+    t, gh, gw = grid
+    b, length, k = tokens.shape
+    m = _flat_mask(mask, b, length).reshape(b, t, gh * gw)
+    if bool((m.all(dim=2)).any()):
+        raise ValueError("a temporal slot has no visible tubelet: nothing to copy from")
+    rows, cols = torch.meshgrid(torch.arange(gh), torch.arange(gw), indexing="ij")
+    pos = torch.stack([rows.flatten(), cols.flatten()], 1).float()
+    dist = torch.cdist(pos, pos)                                          # (N, N)
+    d = dist[None, None] + torch.where(m, float("inf"), 0.0)[:, :, None, :]   # (B, T', N, N): to visible only
+    src = d.argmin(dim=-1) + torch.arange(t)[None, :, None] * (gh * gw)   # flat source index
+    out = torch.gather(tokens, 1, src.reshape(b, length, 1).expand(-1, -1, k))
+    return torch.where(m.reshape(b, length, 1), out, tokens)
