@@ -32,8 +32,9 @@ untrained stripes 0.610 / 0.330, no far views 0.658 / 0.436, far views with p_fa
 0.666 / 0.456, 0.5 0.664 / 0.474, 1.0 0.665 / 0.471. The rule fixed before the runs (beat no far
 views on the scale-matched score without losing the plain one; then the best scale-matched
 score) ships p_far 0.5. A wider crop-box jitter (20 % instead of 8 %) scores 0.661 / 0.445
-without far views and 0.651 / 0.462 with them: not kept. Shipped run: InfoNCE 1.19 -> 0.26, 63 CPU-s to describe the crops (7
-views) + 6 CPU-s to train, once the tracklets are mined (35 CPU-s, cached).
+without far views and 0.651 / 0.462 with them: not kept. Shipped run: InfoNCE 1.19 -> 0.26,
+63 CPU-s to describe the crops (7 views) + 6 CPU-s to train, once the tracklets are mined
+(35 CPU-s, cached).
 """
 
 from __future__ import annotations
@@ -50,8 +51,8 @@ sys.path.insert(0, str(ROOT))
 
 from companion.tracking import reid_learned as rl  # noqa: E402
 
-GRID = [dict(rl.CONFIG, far_views=0, p_far=0.0, tau=t, reg=r, steps=s, max_gap=g) for t in (0.1, 0.2) for r in (1e-4, 1e-3)
-        for s in (300, 1000) for g in (20, 60)]
+GRID = [dict(rl.CONFIG, far_views=0, p_far=0.0, tau=t, reg=r, steps=s, max_gap=g)
+        for t in (0.1, 0.2) for r in (1e-4, 1e-3) for s in (300, 1000) for g in (20, 60)]
 #: the same person at two sizes: no far views (the first shipped head), or 2 far views
 #: (:func:`~companion.tracking.reid_learned.farther`, 30-60 % of the box height) drawn for the
 #: positive of a pair with probability p_far

@@ -32,8 +32,9 @@ PROTOCOL (fixed before any result was seen, ``scripts/train_street_reid.py`` and
    the validation score, but every choice followed the validation score. Chosen that way: taps
    (7, 14) over (2, 4, 7, 14); ``tau`` 0.2 (over 0.1), ``reg`` 1e-3 (over 1e-4), 1000 steps
    (over 300); positives at most 20 frames apart (60 or 400 scored lower: long tracks hold
-   identity switches); 5 views over 3; flip averaging. Two things tried and *not* kept because validation said no: a resolution-drop
-   augmentation of every view (``augment_crops(lowres=...)``) and the colour histogram as an extra input;
+   identity switches); 5 views over 3; flip averaging. Two things tried and *not* kept because
+   validation said no: a resolution-drop augmentation of every view
+   (``augment_crops(lowres=...)``) and the colour histogram as an extra input;
 2b. added afterwards, because every held-out miss of the first head was one person filmed at two
    very different sizes (a diagnosis made on the by-eye crops: the motivation, not a choice):
    **far-away views** (:func:`farther`: a crop shrunk to 30-60 % of its box height and resized
