@@ -159,6 +159,8 @@ def test_miner_never_reads_past_its_stop_frame(street_clip_path, monkeypatch):
 def test_shipped_training_data_came_from_frames_before_400():
     ckpt = torch.load(rl.default_head_path(), map_location="cpu", weights_only=True)
     assert ckpt["log"]["last_frame"] < rl.TRAIN_STOP == 400
+    # and with the configuration the module documents (far-away views included)
+    assert ckpt["log"]["config"] == rl.CONFIG and rl.CONFIG["far_views"] > 0
 
 
 def test_separation_known_answer():
@@ -185,3 +187,62 @@ def test_learned_is_offered_to_the_lab_and_deepsort(features, monkeypatch):
     assert isinstance(get_embedder("learned"), rl.LearnedEmbedder)
     with pytest.raises(ValueError, match="learned"):
         make_embedder("deep")
+
+
+def test_farther_is_a_smaller_person_resized_back_like_a_real_crop():
+    import cv2
+
+    rng = np.random.default_rng(0)
+    crops = rng.integers(0, 256, size=(3, *rl.CROP, 3), dtype=np.uint8)
+    # at full size nothing changes
+    np.testing.assert_array_equal(rl.farther(crops, [128] * 3, rng, shrink=(1.0, 1.0)), crops)
+    # a 128-px box shrunk to a quarter: 32 x 16 pixels, then back up as crop_boxes resizes
+    out = rl.farther(crops, [128, 128, 128], rng, shrink=(0.25, 0.25))
+    for c, o in zip(crops, out):
+        small = cv2.resize(c, (16, 32), interpolation=cv2.INTER_AREA)
+        np.testing.assert_array_equal(o, cv2.resize(small, (64, 128), interpolation=cv2.INTER_AREA))
+    # the detail is lost: fine stripes average out, the mean colour stays
+    stripes = np.zeros((1, *rl.CROP, 3), np.uint8)
+    stripes[:, ::2] = 255
+    far = rl.farther(stripes, [80], rng, shrink=(0.3, 0.6))
+    assert far.std() < 0.2 * stripes.std() and abs(far.mean() - stripes.mean()) < 3
+    assert far.shape == stripes.shape and far.dtype == np.uint8
+    with pytest.raises(ValueError, match="height per crop"):
+        rl.farther(crops, [100, 100], rng)
+    with pytest.raises(ValueError, match="shrink"):
+        rl.farther(crops, [100] * 3, rng, shrink=(0.6, 0.3))
+
+
+def test_far_views_feed_only_the_positives():
+    feats, track, frame, visible = _toy_tracklets()
+    V = np.stack([feats, feats + 0.1 * np.random.default_rng(3).normal(size=feats.shape).astype(np.float32)])
+    nan = np.full_like(feats, np.nan)[None]
+    kw = dict(steps=30, lr=1e-2, reg=1e-4, seed=0)
+    # p_far = 0: the far views are never drawn, training is exactly that on the near views alone
+    head0, c0 = rl.train_head(V, track, frame, visible, **kw)
+    head1, c1 = rl.train_head(np.concatenate([V, nan]), track, frame, visible, far_views=1, p_far=0.0, **kw)
+    assert c0 == c1 and torch.equal(head0.weight, head1.weight)
+    # p_far = 1: every positive is drawn from the far view (here NaN, so the loss is NaN)
+    _, c2 = rl.train_head(np.concatenate([V, nan]), track, frame, visible, far_views=1, p_far=1.0, **kw)
+    assert np.isnan(c2[0])
+    with pytest.raises(ValueError, match="far_views"):
+        rl.train_head(V, track, frame, visible, far_views=2, p_far=0.5, **kw)
+
+
+def test_scale_matched_separation_known_answer():
+    # one track seen at 50 px then at 100 px; a neighbour track in frame 0
+    E = np.array([[1, 0], [1, 0], [0.6, 0.8], [0, 1]], float)
+    E /= np.linalg.norm(E, axis=1, keepdims=True)
+    track = np.array([0, 0, 0, 1])
+    frame = np.array([0, 50, 60, 0])
+    heights = np.array([50, 52, 100, 50])
+    visible = {0: np.array([0, 1]), 50: np.array([0]), 60: np.array([0])}
+    # plain: crop 0's own crops >= 40 frames away are 1 and 2; 1 is identical -> hit (1 query)
+    assert rl.track_separation(E, track, frame, visible, gap=40) == (1.0, 1)
+    # scale-matched (>= 1.3x taller or shorter): only crop 2 (100 px) counts; the 50-px neighbour
+    # (0, 1) is nearer to crop 0 than crop 2 (0.6, 0.8) is? 0.6 > 0.0 -> still a hit
+    assert rl.track_separation(E, track, frame, visible, gap=40, heights=heights, ratio=1.3) == (1.0, 1)
+    E2 = E.copy()
+    E2[3] = [0.8, 0.6]   # the neighbour now looks more like crop 0 than its own far-size crop
+    assert rl.track_separation(E2, track, frame, visible, gap=40) == (1.0, 1)
+    assert rl.track_separation(E2, track, frame, visible, gap=40, heights=heights, ratio=1.3) == (0.0, 1)
