@@ -375,12 +375,12 @@ if real_crops is not None:
 #
 # Held-out rank-1 is the hard score: 11 of 14 queries against the histogram's 12 (0.79 vs 0.86;
 # 0.76 ± 0.03 over three training seeds, `benchmarks/bench_street_reid.py`), still one query short.
-# A first head, trained without the far-away views of section 8, got 10 of 14 (0.67 ± 0.03 over
-# the same seeds), and every one of its misses was a person filmed at two very different sizes — the
-# man in the dark jacket (P7) 144 px tall at frame 498 and 80-96 px later, the woman in the red
-# jacket (P9) 92 px at frame 454 and 42 px at 719 — matched to someone dressed alike: its positives
-# were crops of one track at most 2 s apart, at nearly the same size, so it never saw a person far
-# away and close up. Section 8 shows it such pairs; the misses printed above are what is left: P9
+# The same head trained without the far-away views of section 8 reaches only 0.67 ± 0.03 over the
+# same seeds (the benchmark retrains and prints both). The held-out crops of one person differ in
+# size by up to two to three times — the man in the dark jacket (P7) is 144 px tall at frame 498
+# and 80-96 px later, the woman in the red jacket (P9) 92 px at frame 454 and 42 px at 719 — while
+# the positives it learned from were crops of one track at most 2 s apart, at nearly the same size:
+# it never saw a person far away and close up. Section 8 shows it such pairs; the misses printed above are what is left: P9
 # and the man in the red-and-navy jacket (P3) taken for each other (both wear red and jeans; P3's
 # crossings are 114 px and 70 px tall). The histogram misses P9 at frame 454 the same way, and P7
 # at frame 605 (for the balding man P8 in a similar dark jacket), which the learned embedding now
