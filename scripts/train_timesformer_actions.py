@@ -125,7 +125,7 @@ space      0.158         0.489 (exactly 0.5 on      167     129       101       
                          clips + their reversals)
 =========  ============  =========================  ======  ========  ==========  =====
 
-The divided model still confuses rotate cw / ccw (see above); it is not the recipe's model.
+The divided model still confuses rotate cw / ccw (see below); it is not the recipe's model.
 
 **Is it TimeSformer's zero start of ``temporal_fc``?** With ``temporal_fc`` at zero no gradient
 reaches the temporal attention at step 0 (tested). Diagnostic (``SHIPPED["rotate_move_*"]``): the
@@ -142,8 +142,39 @@ random, std 0.02    0.674          0.709          0.41 / 0.46
 
 Move is learned (0.94-0.96) and rotation stays at chance either way, and the zero-started
 ``temporal_fc`` has the same norm as the random one by step 200 (2.41 vs 2.42, seed 0; the
-history's ``temporal_fc_norm``). The zero start is not the cause: what divided attention can
-compare (the same position across frames) is.
+history's ``temporal_fc_norm``). **But this diagnostic is too short to decide anything:** the
+joint model, which learns rotation on the full task (after ~2,200 steps), also leaves it at chance
+here (``rotate_move_joint``: 0.554, 124 of 400 rotation clips right). The question was therefore
+re-asked on the full task.
+
+**What holds the divided model back** (issue 16; every run
+5,000 steps on the 8 classes, 800 held-out clips, the rendering inline (``workers=0``: same
+weights) on a heavily shared machine, so no wall times are quoted):
+
+============================================  ===============  ========  ===================
+divided model                                 seed             held-out  rotation clips right
+============================================  ===============  ========  ===================
+TimeSformer block, zero ``temporal_fc``       0                0.861     100 / 200
+random ``temporal_fc`` start, std 0.02        0                0.876     106 / 200
+block order space -> time                     0 / 1 / 2        0.819 / 0.859 / 0.844   chance
+============================================  ===============  ========  ===================
+
+(shipped: ``divided``, ``divided_fc002``, ``divided_space_first`` = seed 0; ``--attention
+divided_space_first --seed 1 --no-save`` for the others). Neither the zero start nor the order of
+the two steps is the cause. Also measured: on the rotation pair ALONE the TimeSformer block with
+the zero start learns cw vs ccw (``rotate_only_zero``: 0.846 after 800 steps), so comparing a
+patch only with itself in other frames does not put rotation out of reach; the actor stays in a
+patch from one frame to the next about as often in a rotation as in a move (``patch_persistence``:
+0.69 vs 0.74), and move is learned; in the 8-class divided model the temporal heads are fixed
+lookups by frame index (entropy 0.43-0.77 nats, uniform 1.79; content-dependence 0.07-0.13), in the
+rotation-only model broad and content-dependent (1.02-1.26; 0.16-0.19)
+(``temporal_attention_stats``). Also tried on move + rotate at 1,200 steps (too short to decide,
+see above): two blocks 0.625, patch 16 0.626, space-first 0.676 (rotation at chance in all);
+patch 16 on the full task learned more slowly than patch 8 (0.405 vs 0.635 at step 1,000;
+stopped), and so did a 3x learning rate for the temporal path (``--temporal-lr-mult 3``: 0.48 vs
+0.515 at step 600; stopped) and the temporal position table started at zero (0.21 vs 0.435 at step
+400; stopped). Not tried for lack of CPU: two or more blocks on the full task (twice the cost per
+step: the budget would allow ~2,500 steps), longer training.
 """
 
 from __future__ import annotations

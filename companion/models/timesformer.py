@@ -14,8 +14,10 @@ The temporal parts start at zero (``temporal_fc`` weight and bias, the temporal 
 table), so an untrained divided model is *exactly* the space-only model on a clip of one repeated
 frame: image-pretrained ViT weights can be loaded and training starts from the image model. The
 price: at step 0 no gradient reaches the temporal attention (its output is multiplied by the zero
-``temporal_fc``). ``temporal_fc_std > 0`` starts ``temporal_fc`` random instead (measured on the
-rotate/move diagnostic of ``scripts/train_timesformer_actions.py``).
+``temporal_fc``). ``temporal_fc_std > 0`` starts ``temporal_fc`` random instead, and
+``block_order="space_time"`` swaps the divided block's two steps (both measured on the synthetic
+actions in notebook 26_3_2 and ``scripts/train_timesformer_actions.py``: neither lets the one-block
+divided model learn rotate cw vs ccw).
 
 Token layout: ``[cls, (t=0, patches row-major), (t=1, ...), ...]`` — shape ``(B, 1 + T N, D)``.
 """
@@ -60,7 +62,8 @@ class DividedBlock(nn.Module):
     """Temporal attention -> temporal_fc -> residual; spatial attention (cls per frame) -> residual; MLP.
 
     ``order="time_space"`` is TimeSformer's; ``"space_time"`` runs the spatial step first, so the
-    temporal step compares tokens that already know their frame (see ``ACTIONS_MODEL``'s note)."""
+    temporal step compares tokens that already know their frame (a diagnostic of notebook 26_3_2:
+    on the synthetic actions it did not help the one-block model, 0.82-0.86 vs 0.861)."""
 
     def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0, backend: str = "explicit",
                  order: str = "time_space"):
