@@ -450,11 +450,14 @@ plt.show()
 # Neither is the fix: with the random start the divided model reaches 0.876 (TimeSformer's zero
 # start: 0.861) and the swapped block 0.819, rotation at chance in all three (seed 0). Seeds 1 and 2
 # of the swapped block (`python scripts/train_timesformer_actions.py --attention divided_space_first
-# --seed 1 --no-save`) gave 0.859 and 0.844, rotation again at chance — it is not a bad seed.
+# --seed 1 --no-save`) gave 0.859 and 0.844, rotation again at chance, and TimeSformer's block
+# gave 0.871 and 0.868 on seeds 1 and 2 (`bench_timesformer_actions.py --model divided --seeds 1 2`)
+# — it is not a bad seed.
 #
 # | divided model, full task, 5,000 steps | held-out | rotation clips right |
 # |---|---|---|
-# | TimeSformer (time → space, zero `temporal_fc`), seed 0 | 0.861 | chance |
+# | TimeSformer (time → space, zero `temporal_fc`), seeds 0 / 1 / 2 | 0.861 / 0.871 / 0.868 | chance (100 / 200, seed 0) |
+# | two TimeSformer blocks (twice the cost per step), seed 0 | 0.864 | chance (0.49) |
 # | random `temporal_fc` start (std 0.02), seed 0 | 0.876 | chance (0.53) |
 # | space → time, seeds 0 / 1 / 2 | 0.819 / 0.859 / 0.844 | chance (0.44 / 0.49 / 0.49) |
 #
@@ -478,7 +481,7 @@ for name, (m, ckpt) in (("divided", models["divided"]), ("rotate_only_zero", dia
 
 # %% [markdown]
 # What holds the one-block divided model back is therefore not the zero start, not the order of
-# its two steps, and not how far the actor moves per patch: on the mixed task its temporal heads
+# its two steps, not how far the actor moves per patch, and a second block does not cure it either: on the mixed task its temporal heads
 # settle on "look at frame k" lookups that solve move, grow and appear (compare now with the end), and within
 # 5,000 steps they do not become the content-dependent comparison that rotation needs — which the
 # same model does learn when rotation is all it sees. Joint attention does not need that detour:
