@@ -96,6 +96,52 @@ def test_divided_temporal_attention_is_joint_attention_masked_to_one_position():
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
 
 
+def _divided_block_with_masks(blk, x, t, n, order):
+    """A divided block written as two MASKED attentions over the whole token sequence (class
+    token included): time = same spatial position, other frames (the class token sees only itself);
+    space = same frame, plus the class token, whose update is the mean of its T per-frame copies."""
+    b, _, d = x.shape
+    frame = torch.arange(t * n) // n
+    where = torch.arange(t * n) % n
+
+    def time(x):
+        cls, p = x[:, :1], x[:, 1:]
+        upd = blk.temporal_fc(blk.temporal_attn(blk.temporal_norm1(p), where[:, None] == where[None, :]))
+        return torch.cat([cls, p + upd], dim=1)
+
+    def space(x):
+        cls, p = x[:, :1], x[:, 1:]
+        seq = torch.cat([cls.expand(b, t, d), p], dim=1)                 # T class copies, then patches
+        fr = torch.cat([torch.arange(t), frame])
+        out = blk.attn(blk.norm1(seq), fr[:, None] == fr[None, :])
+        return torch.cat([cls + out[:, :t].mean(1, keepdim=True), p + out[:, t:]], dim=1)
+
+    x = space(time(x)) if order == "time_space" else time(space(x))
+    return x + blk.mlp(blk.norm2(x))
+
+
+@pytest.mark.parametrize("order", ["time_space", "space_time"])
+def test_divided_block_orders_match_masked_attention(order):
+    """Both block orders equal the same two masked attentions applied in that order; with
+    temporal_fc at zero (TimeSformer's start) the order makes no difference at all."""
+    torch.manual_seed(3)
+    blk = DividedBlock(16, 2, order=order).eval()
+    b, t, n = 2, 3, 4
+    x = torch.randn(b, 1 + t * n, 16)
+    other = DividedBlock(16, 2, order="space_time" if order == "time_space" else "time_space").eval()
+    other.load_state_dict(blk.state_dict())
+    torch.testing.assert_close(blk(x, t, n), other(x, t, n))           # zero temporal_fc: same block
+    with torch.no_grad():
+        nn.init.normal_(blk.temporal_fc.weight, std=0.2)
+        other.temporal_fc.weight.copy_(blk.temporal_fc.weight)
+    torch.testing.assert_close(blk(x, t, n), _divided_block_with_masks(blk, x, t, n, order), rtol=1e-5, atol=1e-5)
+    assert (blk(x, t, n) - other(x, t, n)).abs().max() > 1e-3          # now the order matters
+    with pytest.raises(ValueError, match="order"):
+        DividedBlock(16, 2, order="space")
+    with pytest.raises(ValueError, match="block_order"):
+        timesformer(attention="divided", block_order="both", **KW)
+
+
 def test_space_only_is_blind_to_frame_order_divided_is_not():
     div, space = _pair()
     with torch.no_grad():
@@ -270,25 +316,42 @@ def test_shipped_timesformers_reproduce_their_stated_accuracy():
     """Notebook 26_3_2 prints each shipped model's held-out accuracy (800 clips, seed 2) next to
     the figure stored in its checkpoint; re-scoring must give that figure (one clip of slack for
     float summation order) and the stored confusion matrix's trace. The notebook's prose rests on
-    the diagnostic pair: rotation at chance with either start of temporal_fc, move learned."""
+    the diagnostics: on move + rotate (1,200 steps) rotation stays at chance inside its pair for
+    the divided model with either start of temporal_fc AND for the joint model (so that diagnostic
+    is too short to tell them apart), move is learned; the rotation pair alone is learned by the
+    divided model with the zero start; the 8-class joint and divided models clear 0.90."""
     from companion.training import predict
 
     recipe = _stream_recipe()
     for name in recipe.SHIPPED:
         model, ckpt = recipe.load_shipped(name)
-        val = recipe.val_clips(ckpt["model"])        # the rotate_move models: their four classes
+        val = recipe.shipped_val_clips(ckpt)        # the rotate_* models: their classes
         logits, labels = predict(model, val, batch_size=200)
         acc = float((logits.argmax(1) == labels).float().mean())
         rep = ckpt["report"]
         assert rep["n_val"] == len(val) == 800
         assert abs(acc - rep["held_out_acc"]) <= 1 / 800 + 1e-9, (name, acc, rep["held_out_acc"])
-        conf = torch.tensor(rep["confusion"])
+        conf = torch.tensor(rep["confusion"], dtype=torch.float64)
         assert abs(conf.trace().item() / conf.sum().item() - rep["held_out_acc"]) < 1e-9
         assert ckpt["history"]["step"][-1] == rep["steps"]
         if name.startswith("rotate_move"):
-            conf = torch.tensor(rep["confusion"], dtype=torch.float64)
             assert conf.shape == (4, 4)
-            assert (conf[0, 0] + conf[1, 1]) / conf[:2].sum() > 0.9            # move: learned
-            assert abs((conf[2, 2] + conf[3, 3]) / conf[2:].sum() - 0.5) < 0.1  # rotate: chance
+            assert (conf[0, 0] + conf[1, 1]) / conf[:2].sum() > (0.75 if name.endswith("joint") else 0.9)  # move: learned
+            assert abs((conf[2, 2] + conf[3, 3]) / conf[2:, 2:].sum() - 0.5) < 0.1    # rotate: chance in its pair
+        if name == "rotate_only_zero":
+            assert conf.shape == (2, 2) and rep["held_out_acc"] > 0.8 and rep["fit"]["classes"] == [2, 3]
+        if name == "joint":
+            assert rep["held_out_acc"] >= 0.90 and rep["steps"] == recipe.STREAM_FIT["steps"]
+        if name.startswith("divided"):   # every 8-class divided variant: rotation at chance in its pair
+            assert rep["steps"] == recipe.STREAM_FIT["steps"]
+            assert abs((conf[2, 2] + conf[3, 3]) / conf[2:4, 2:4].sum() - 0.5) < 0.1, name
+    stats = {name: recipe.temporal_attention_stats(recipe.load_shipped(name)[0],
+                                                   torch.stack([recipe.shipped_val_clips(recipe.load_shipped(name)[1], 32)[i][0]
+                                                                for i in range(32)]))
+             for name in ("divided", "rotate_only_zero")}
+    # the 8-class divided model's temporal heads: sharper and less content-dependent than those
+    # of the same model trained on the rotation pair alone (the notebook's measurement)
+    assert max(stats["divided"]["entropy"]) < min(stats["rotate_only_zero"]["entropy"])
+    assert sum(stats["divided"]["content_dependence"]) < sum(stats["rotate_only_zero"]["content_dependence"])
     with pytest.raises(ValueError, match="accepted"):
         recipe.load_shipped("divided_random")

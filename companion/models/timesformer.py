@@ -14,8 +14,10 @@ The temporal parts start at zero (``temporal_fc`` weight and bias, the temporal 
 table), so an untrained divided model is *exactly* the space-only model on a clip of one repeated
 frame: image-pretrained ViT weights can be loaded and training starts from the image model. The
 price: at step 0 no gradient reaches the temporal attention (its output is multiplied by the zero
-``temporal_fc``). ``temporal_fc_std > 0`` starts ``temporal_fc`` random instead (measured on the
-rotate/move diagnostic of ``scripts/train_timesformer_actions.py``).
+``temporal_fc``). ``temporal_fc_std > 0`` starts ``temporal_fc`` random instead, and
+``block_order="space_time"`` swaps the divided block's two steps (both measured on the synthetic
+actions in notebook 26_3_2 and ``scripts/train_timesformer_actions.py``: neither lets the one-block
+divided model learn rotate cw vs ccw).
 
 Token layout: ``[cls, (t=0, patches row-major), (t=1, ...), ...]`` — shape ``(B, 1 + T N, D)``.
 """
@@ -33,6 +35,7 @@ __all__ = ["TimeSformer", "DividedBlock", "timesformer", "ATTENTION_KINDS", "tem
            "spatial_sequences"]
 
 ATTENTION_KINDS = ("divided", "joint", "space")
+BLOCK_ORDERS = ("time_space", "space_time")
 
 
 def temporal_sequences(patches: torch.Tensor, num_frames: int, num_patches: int) -> torch.Tensor:
@@ -56,10 +59,18 @@ def spatial_sequences(patches: torch.Tensor, num_frames: int, num_patches: int) 
 
 
 class DividedBlock(nn.Module):
-    """Temporal attention -> temporal_fc -> residual; spatial attention (cls per frame) -> residual; MLP."""
+    """Temporal attention -> temporal_fc -> residual; spatial attention (cls per frame) -> residual; MLP.
 
-    def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0, backend: str = "explicit"):
+    ``order="time_space"`` is TimeSformer's; ``"space_time"`` runs the spatial step first, so the
+    temporal step compares tokens that already know their frame (a diagnostic of notebook 26_3_2:
+    on the synthetic actions it did not help the one-block model, 0.82-0.86 vs 0.861)."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0, backend: str = "explicit",
+                 order: str = "time_space"):
         super().__init__()
+        if order not in BLOCK_ORDERS:
+            raise ValueError(f"order must be one of {BLOCK_ORDERS}, got {order!r}")
+        self.order = order
         self.temporal_norm1 = nn.LayerNorm(dim, eps=1e-6)
         self.temporal_attn = MultiHeadSelfAttention(dim, heads, backend=backend)
         self.temporal_fc = nn.Linear(dim, dim)
@@ -70,20 +81,29 @@ class DividedBlock(nn.Module):
         self.norm2 = nn.LayerNorm(dim, eps=1e-6)
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
 
-    def forward(self, x: torch.Tensor, num_frames: int, num_patches: int) -> torch.Tensor:
-        b, _, d = x.shape
-        t, n = num_frames, num_patches
+    def time_step(self, x: torch.Tensor, t: int, n: int) -> torch.Tensor:
+        """Patches attend to their own position in the other frames: (B, T N, D) -> (B N, T, D)."""
         cls, patches = x[:, :1], x[:, 1:]
-        # temporal: (B, T N, D) -> (B N, T, D): one sequence per spatial position
         xt = temporal_sequences(patches, t, n)
         xt = xt + self.temporal_fc(self.temporal_attn(self.temporal_norm1(xt)))
-        xt = from_temporal_sequences(xt, t, n)                           # (B, T N, D)
-        # spatial: (B T, 1 + N, D): one sequence per frame, the class token copied into each
-        xs = torch.cat([cls.expand(b, t, d).reshape(b * t, 1, d), spatial_sequences(xt, t, n)], dim=1)
+        return torch.cat([cls, from_temporal_sequences(xt, t, n)], dim=1)
+
+    def space_step(self, x: torch.Tensor, t: int, n: int) -> torch.Tensor:
+        """One sequence per frame, (B T, 1 + N, D), the class token copied into each; its T outputs
+        are averaged back into one."""
+        b, _, d = x.shape
+        cls, patches = x[:, :1], x[:, 1:]
+        xs = torch.cat([cls.expand(b, t, d).reshape(b * t, 1, d), spatial_sequences(patches, t, n)], dim=1)
         ys = self.attn(self.norm1(xs)).reshape(b, t, 1 + n, d)
         cls_update = ys[:, :, 0].mean(dim=1, keepdim=True)              # average the T copies
-        x = torch.cat([cls, xt], dim=1) + torch.cat(
-            [cls_update, ys[:, :, 1:].reshape(b, t * n, d)], dim=1)
+        return x + torch.cat([cls_update, ys[:, :, 1:].reshape(b, t * n, d)], dim=1)
+
+    def forward(self, x: torch.Tensor, num_frames: int, num_patches: int) -> torch.Tensor:
+        t, n = num_frames, num_patches
+        if self.order == "time_space":
+            x = self.space_step(self.time_step(x, t, n), t, n)
+        else:
+            x = self.time_step(self.space_step(x, t, n), t, n)
         return x + self.mlp(self.norm2(x))
 
 
@@ -94,7 +114,8 @@ class TimeSformer(nn.Module):
                  dim: int = 768, depth: int = 12, heads: int = 12, mlp_ratio: float = 4.0,
                  num_classes: int = 400, attention: str = "divided", backend: str = "explicit",
                  pos_std: float = 0.02, input_norm: str | None = None, pool: str = "cls",
-                 time_std: float = 0.0, qk_std: float | None = None, temporal_fc_std: float = 0.0):
+                 time_std: float = 0.0, qk_std: float | None = None, temporal_fc_std: float = 0.0,
+                 block_order: str = "time_space"):
         super().__init__()
         if input_norm not in (None, "clip"):
             raise ValueError(f"input_norm must be None or 'clip', got {input_norm!r}")
@@ -103,6 +124,8 @@ class TimeSformer(nn.Module):
         self.input_norm, self.pool = input_norm, pool
         if attention not in ATTENTION_KINDS:
             raise ValueError(f"attention must be one of {ATTENTION_KINDS}, got {attention!r}")
+        if block_order not in BLOCK_ORDERS:
+            raise ValueError(f"block_order must be one of {BLOCK_ORDERS}, got {block_order!r}")
         if dim % heads:
             raise ValueError(f"dim={dim} must be divisible by heads={heads}")
         t, gh, gw = token_grid(num_frames, img_size, patch_size, 1)
@@ -117,7 +140,8 @@ class TimeSformer(nn.Module):
         if time_std and self.pos.temporal is not None:   # opt out of the zero start (small-data recipe)
             nn.init.trunc_normal_(self.pos.temporal, std=time_std, a=-2 * time_std, b=2 * time_std)
         if attention == "divided":
-            self.blocks = nn.ModuleList(DividedBlock(dim, heads, mlp_ratio, backend) for _ in range(depth))
+            self.blocks = nn.ModuleList(DividedBlock(dim, heads, mlp_ratio, backend, block_order)
+                                        for _ in range(depth))
         else:
             self.blocks = nn.ModuleList(Block(dim, heads, mlp_ratio, backend) for _ in range(depth))
         self.norm = nn.LayerNorm(dim, eps=1e-6)
@@ -213,7 +237,7 @@ def timesformer(*, attention: str = "divided", num_frames: int = 8, img_size=224
                 in_channels: int = 3, mlp_ratio: float = 4.0, backend: str = "explicit",
                 pos_std: float = 0.02, input_norm: str | None = None, pool: str = "cls",
                 time_std: float = 0.0, qk_std: float | None = None,
-                temporal_fc_std: float = 0.0) -> TimeSformer:
+                temporal_fc_std: float = 0.0, block_order: str = "time_space") -> TimeSformer:
     """Build a :class:`TimeSformer`. Defaults are TimeSformer-Base (8 x 224^2, patch 16);
     the companion trains e.g. ``timesformer(num_frames=8, img_size=32, patch_size=8, dim=64,
     depth=2, heads=4, num_classes=6)`` on CPU. ``pos_std``: spread of the learned spatial position
@@ -222,12 +246,15 @@ def timesformer(*, attention: str = "divided", num_frames: int = 8, img_size=224
     symmetric in time, so it tells the model nothing about frame order. ``pool``: classify the
     class token (``"cls"``, TimeSformer) or the mean of the final patch tokens (``"mean"``).
     ``temporal_fc_std``: 0 (default, TimeSformer) starts ``temporal_fc`` at zero, so an untrained
-    divided model is the image model; a positive std starts it random instead (divided only)."""
+    divided model is the image model; a positive std starts it random instead (divided only).
+    ``block_order``: ``"time_space"`` (TimeSformer) or ``"space_time"`` (divided only; see
+    :class:`DividedBlock`)."""
     return TimeSformer(num_frames=num_frames, img_size=img_size, patch_size=patch_size,
                        in_channels=in_channels, dim=dim, depth=depth, heads=heads,
                        mlp_ratio=mlp_ratio, num_classes=num_classes, attention=attention,
                        backend=backend, pos_std=pos_std, input_norm=input_norm, pool=pool,
-                       time_std=time_std, qk_std=qk_std, temporal_fc_std=temporal_fc_std)
+                       time_std=time_std, qk_std=qk_std, temporal_fc_std=temporal_fc_std,
+                       block_order=block_order)
 
 
 # --------------------------------------------------------------------------------------------
