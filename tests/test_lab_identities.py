@@ -118,3 +118,16 @@ def test_pieces_too_poor_to_recognise_are_not_cut_off():
     assert recognisable_cuts({10}, crops, 2) == {10}
     assert recognisable_cuts({1}, crops, 2) == set()         # one crop before 1
 
+
+
+def test_a_run_where_nobody_is_tracked_has_no_people():
+    """An empty street (no detection at all): the stage links nothing and the lab reports zeros."""
+    import numpy as np
+
+    from companion.lab.identities import link_tracklets
+    from companion.lab.pipeline import run_lab
+
+    assert link_tracklets([]).shape == (0,)
+    res = run_lab(np.zeros((8, 48, 64, 3), np.uint8), detector="bgsub", write_files=False, progress=False)
+    assert (res.in_count, res.out_count, res.distinct) == (0, 0, 0)
+    assert res.summary["identities"]["tracklets"] == 0

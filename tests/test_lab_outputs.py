@@ -240,10 +240,17 @@ def test_synthetic_fallback_ground_truth_covers_the_frames_processed(monkeypatch
 
 # ---- real processes: SIGINT, and two runs at once ---------------------------------------------
 
+def _terminal_ctrl_c():
+    """In the child, before Python starts: Ctrl-C as in a terminal. A child inherits an *ignored*
+    SIGINT (``SIG_IGN``, set by whatever else ran in this test worker, e.g. a kernel) and Python then
+    never installs its KeyboardInterrupt handler, so the run would not be interruptible at all."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _lab(video, out, *extra):
     return subprocess.Popen([sys.executable, "-m", "companion", "lab", "--video", str(video),
                              "--out", str(out), *extra], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_terminal_ctrl_c)
 
 
 def test_sigint_to_a_running_lab_keeps_the_previous_outputs(video, previous):
@@ -255,7 +262,7 @@ def test_sigint_to_a_running_lab_keeps_the_previous_outputs(video, previous):
         time.sleep(0.02)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
+    assert proc.returncode == 130, (f"SIGINT in this worker: {signal.getsignal(signal.SIGINT)}", err[-2000:])
     assert "Traceback" not in err
     assert err.count("interrupted (Ctrl-C): nothing was written") == 1
     assert _snapshot(previous) == before

@@ -233,6 +233,8 @@ def link_tracklets(tracklets: list[Tracklet], *, threshold: float = DEFAULT_THRE
     if linkage not in ("centroid", "average"):
         raise ValueError(f"linkage must be 'centroid' or 'average', got {linkage!r}")
     n = len(tracklets)
+    if n == 0:  # nobody was tracked: no one to link
+        return np.zeros(0, int)
     has = np.array([t.feature is not None for t in tracklets], bool)
     dim = next((len(t.feature) for t in tracklets if t.feature is not None), 1)
     S = np.zeros((n, dim))  # per cluster: sum of member features
