@@ -30,13 +30,13 @@ Targets (full run, exit 1 if missed), for every seed given with ``--seeds`` (def
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 from pathlib import Path
 
 import torch
 
+from companion.bench import load_script
 from companion.models.timesformer import reversal_pair_accuracy
 from companion.synthetic.actions import REVERSAL_PAIRS
 from companion.training import predict
@@ -50,11 +50,7 @@ WALL_BUDGET_S = 180
 
 
 def _recipe():
-    spec = importlib.util.spec_from_file_location("train_timesformer_actions",
-                                                  ROOT / "scripts" / "train_timesformer_actions.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("scripts/train_timesformer_actions.py")
 
 
 def mirrored_pair_accuracy(model, val, n: int = 200) -> float:

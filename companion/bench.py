@@ -10,6 +10,7 @@ import gc
 import statistics
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 
@@ -132,3 +133,17 @@ def peak_tensor_bytes(fn) -> int:
     with mode:
         fn()
     return mode.peak
+
+
+def load_script(relative: str):
+    """A script of this repository (``scripts/…``, ``benchmarks/…``; path from the repository
+    root) loaded as a module, so benchmarks and tests reuse its recipe instead of copying it."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / relative
+    if not path.is_file():
+        raise FileNotFoundError(f"no script {relative!r} in this checkout ({path})")
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod

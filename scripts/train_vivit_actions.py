@@ -19,7 +19,6 @@ The measured run is recorded in the checkpoint's report and shown by notebook 26
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -39,11 +38,9 @@ STEPS = 2000
 
 def recipe():
     """``scripts/train_timesformer_actions.py`` as a module (its ``train_stream``, ``val_clips``)."""
-    spec = importlib.util.spec_from_file_location("train_timesformer_actions",
-                                                  ROOT / "scripts" / "train_timesformer_actions.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    from companion.bench import load_script
+
+    return load_script("scripts/train_timesformer_actions.py")
 
 
 def build(cfg: dict):

@@ -261,14 +261,9 @@ def test_mirror_labels_match_what_a_mirrored_clip_shows():
 
 
 def _stream_recipe():
-    import importlib.util
-    from pathlib import Path
+    from companion.bench import load_script
 
-    spec = importlib.util.spec_from_file_location(
-        "train_timesformer_actions", Path(__file__).resolve().parents[1] / "scripts" / "train_timesformer_actions.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("scripts/train_timesformer_actions.py")
 
 
 def test_stream_recipe_is_a_function_of_the_seed_not_of_the_worker():
@@ -355,3 +350,12 @@ def test_shipped_timesformers_reproduce_their_stated_accuracy():
     assert sum(stats["divided"]["content_dependence"]) < sum(stats["rotate_only_zero"]["content_dependence"])
     with pytest.raises(ValueError, match="accepted"):
         recipe.load_shipped("divided_random")
+
+
+def test_load_script_gives_the_recipe_and_names_a_missing_script():
+    from companion.bench import load_script
+
+    mod = load_script("scripts/train_timesformer_actions.py")
+    assert callable(mod.train_stream) and callable(mod.val_clips)
+    with pytest.raises(FileNotFoundError, match="scripts/no_such_recipe.py"):
+        load_script("scripts/no_such_recipe.py")
