@@ -7,13 +7,20 @@
 Columns: EPE (px) and share of pixels with EPE > 3 px (%), on held-out synthetic pairs
 (:func:`companion.flow.evaluation.heldout_synthetic`, a seed the training never uses) and on the
 real Middlebury "motorcycle" stereo pair shipped by scikit-image (flow = (−disparity, 0), pixels
-without disparity skipped; never used for training). Target: RAFT beats Farneback and TV-L1 on
-both EPEs; DIS is reported as it comes. Exits 1 if the target is missed.
+without disparity skipped; never used for training). Targets: RAFT beats Farneback and TV-L1 on
+both EPEs in both rows below; DIS is reported as it comes. Exits 1 if a target is missed.
 
-RAFT runs with 12 iterations (torchvision's default; the weights were trained with 6). Its main row
-resizes images whose longer side exceeds 384 px to 384 px (``scale="auto"``; the held-out
-synthetic pairs are 256 px wide and run as they are, the stereo pair runs at ×0.5) — our weights
-were trained on 128×160 images, and the full-resolution row shows what happens without it.
+RAFT runs with 12 iterations (torchvision's default). Two rows, side by side:
+
+* **full resolution** — the protocol of issue 16, fixed before stage 4 (``STAGES["large"]``) was
+  trained and scored once: the stereo pair at 500×741, as it comes;
+* **×0.5** (``scale="auto"``): images whose longer side exceeds 384 px are resized to 384 px and
+  the flow scaled back. This rule was chosen *after* seeing stage 3 fail at full resolution (its
+  training motions stopped at 40 px, the pair's disparities reach 60), so it is not a blind result.
+
+Measured (stage-4 weights): synthetic 1.45; stereo pair full resolution 3.72 px (28.5 % of pixels
+off by > 3 px), ×0.5 5.72 px; TV-L1 2.46 / 7.28 (42.3 %); DIS 2.27 / 2.64 (17 %). Stage 3 gave
+8.62 px at full resolution and 6.63 at ×0.5.
 """
 
 from __future__ import annotations
@@ -45,15 +52,16 @@ def main(argv=None) -> int:
     print(f"({time.time() - t0:.0f} s)")
     print(f"RAFT-small (ours): images with a longer side above {TRAIN_SIDE} px are resized to it "
           "(the stereo pair: ×0.5), the flow resized back; '…, full resolution' runs on the original.")
-    ours = table.loc[RAFT_NAME]
     ok = True
-    for col in ("synthetic EPE", "motorcycle EPE"):
-        for rival in ("Farneback", "TV-L1"):
-            hit = ours[col] < table.loc[rival, col]
-            ok &= hit
-            print(f"{col}: RAFT {ours[col]:.2f} vs {rival} {table.loc[rival, col]:.2f}: {'beats' if hit else 'MISSED'}")
-        dis = table.loc["DIS (medium)", col]
-        print(f"{col}: RAFT {ours[col]:.2f} vs DIS {dis:.2f}: {'RAFT better' if ours[col] < dis else 'DIS better'}")
+    for row in (RAFT_NAME + ", full resolution", RAFT_NAME):
+        ours = table.loc[row]
+        for col in ("synthetic EPE", "motorcycle EPE"):
+            for rival in ("Farneback", "TV-L1"):
+                hit = ours[col] < table.loc[rival, col]
+                ok &= hit
+                print(f"{row}, {col}: {ours[col]:.2f} vs {rival} {table.loc[rival, col]:.2f}: {'beats' if hit else 'MISSED'}")
+            dis = table.loc["DIS (medium)", col]
+            print(f"{row}, {col}: {ours[col]:.2f} vs DIS {dis:.2f}: {'RAFT better' if ours[col] < dis else 'DIS better'}")
     return 0 if ok else 1
 
 

@@ -30,6 +30,12 @@ STAGES = {
     "photos": dict(gen=dict(size=(128, 160), n_shapes=(1, 6), max_shift=40.0, bg_max_shift=40.0, flat_p=0.1,
                             photo_p=0.5),
                    static_p=0.15, grey_p=0.25, contrast=(0.5, 1.3), seed_key=3),
+    # stage 4 ("large", fine-tuned from stage 3): the real stereo pair at full resolution has
+    # disparities of 7-60 px (median 39), beyond stages 1-3's 40 px at 128x160; this stage sees
+    # motions up to 96 px on 320x448 pairs (more context for the same 1/8 feature grid).
+    "large": dict(gen=dict(size=(320, 448), n_shapes=(1, 8), max_shift=96.0, bg_max_shift=80.0, flat_p=0.1,
+                           photo_p=0.6),
+                  static_p=0.1, grey_p=0.25, contrast=(0.5, 1.3), seed_key=4),
 }  # seed_key: the extra word of a stage's seed sequence, so the stages draw different pairs
 
 
@@ -82,6 +88,20 @@ def batch_for_step(step: int, batch: int, seed: int, stage: str = "chairs"):
         out.append(augment(s["img1"], s["img2"], s["flow"], rng, grey_p=cfg["grey_p"],
                            contrast_range=cfg["contrast"]))
     return [torch.stack(x) for x in zip(*out)]
+
+
+class StepBatches(torch.utils.data.Dataset):
+    """Item ``s`` is the batch of step ``s`` (:func:`batch_for_step`): a DataLoader with workers
+    renders the next steps' batches in other processes and gives the same batches in the same order."""
+
+    def __init__(self, steps: int, batch: int, seed: int, stage: str):
+        self.steps, self.batch, self.seed, self.stage = steps, batch, seed, stage
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __getitem__(self, step: int):
+        return batch_for_step(step, self.batch, self.seed, self.stage)
 
 
 def sequence_loss(predictions: list[torch.Tensor], gt: torch.Tensor, gamma: float = 0.8,
