@@ -492,9 +492,13 @@ for name, (m, ckpt) in (("divided", models["divided"]), ("rotate_only_zero", dia
 # ## More clips: the plateau breaks (for two seeds of three)
 #
 # So is it only a matter of budget? The same divided model, same stream, same recipe, but with a
-# cosine schedule four times as long (20,000 steps, 320,000 fresh clips) — too long for this
-# notebook's CPU, so it was trained on a lent GPU (`scripts/gpu_runs2.sh`; each run stopped by a
-# budget of 185 CPU-seconds of its main process, at steps 16,400 / 15,993 / 16,322 of the 20,000).
+# cosine schedule four times as long (20,000 steps, 320,000 fresh clips) — about 20 CPU-minutes, too
+# long for this notebook, so the three seeds were trained on a lent GPU (`scripts/gpu_runs2.sh`;
+# each run stopped by a budget of 185 CPU-seconds of its main process, at steps 16,400 / 15,993 /
+# 16,322 of the 20,000). Seed 0 was also run on a CPU for the whole 20,000 steps
+# (`python scripts/train_timesformer_actions.py --attention divided --steps 20000 --workers 0`,
+# 1,193 CPU-s): 0.990 held-out, rotation 0.995, off its plateau around step 13,000 — the same
+# story in different rounding.
 # The curves below are the held-out accuracy on 200 clips every 200 steps, stored in the checkpoints.
 
 # %%

@@ -186,6 +186,9 @@ divided model                                 held-out, seeds 0 / 1 / 2        r
 TimeSformer block, 20,000-step schedule,      0.994 / 0.883 / 0.993            0.995 / 0.551 / 1.000
   stopped at 16,400 / 15,993 / 16,322
   (shipped: ``divided_long``, ``_seed1``, ``_seed2``)
+same, on a CPU (one thread, rendering inline:  0.990 (seed 0 only)               0.995
+  ``--attention divided --steps 20000 --workers 0``;
+  1,193 CPU-s; left the plateau ~step 13,000)
 two blocks, same schedule, stopped at 12,000  0.975 / 0.845 / 0.980 (200 clips, no weights kept)
 curriculum: 800 steps on the rotation pair    0.864 / 0.906 / 0.878            0.550 / 0.712 / 0.554
   alone, then the 5,000-step recipe
