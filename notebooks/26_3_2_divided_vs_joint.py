@@ -497,7 +497,7 @@ for name, (m, ckpt) in (("divided", models["divided"]), ("rotate_only_zero", dia
 # each run stopped by a budget of 185 CPU-seconds of its main process, at steps 16,400 / 15,993 /
 # 16,322 of the 20,000). Seed 0 was also run on a CPU for the whole 20,000 steps
 # (`python scripts/train_timesformer_actions.py --attention divided --steps 20000 --workers 0`,
-# 1,193 CPU-s): 0.990 held-out, rotation 0.995, off its plateau around step 13,000 — the same
+# 1,193 CPU-s): 0.990 held-out, rotation 0.985, off its plateau around step 13,000 — the same
 # story in different rounding.
 # The curves below are the held-out accuracy on 200 clips every 200 steps, stored in the checkpoints.
 

@@ -186,7 +186,7 @@ divided model                                 held-out, seeds 0 / 1 / 2        r
 TimeSformer block, 20,000-step schedule,      0.994 / 0.883 / 0.993            0.995 / 0.551 / 1.000
   stopped at 16,400 / 15,993 / 16,322
   (shipped: ``divided_long``, ``_seed1``, ``_seed2``)
-same, on a CPU (one thread, rendering inline:  0.990 (seed 0 only)               0.995
+same, on a CPU (one thread, rendering inline:  0.990 (seed 0 only)               0.985
   ``--attention divided --steps 20000 --workers 0``;
   1,193 CPU-s; left the plateau ~step 13,000)
 two blocks, same schedule, stopped at 12,000  0.975 / 0.845 / 0.980 (200 clips, no weights kept)
