@@ -39,17 +39,22 @@ from dataclasses import dataclass, field
 import numpy as np
 
 #: The stage's parameters, chosen on the first half of the street clip (the by-eye crossings before
-#: frame 400 on its three lines; ``benchmarks/bench_lab_identity.py`` §4 prints the grid's choice):
+#: frame 400 on its three lines; ``benchmarks/bench_lab_identity.py`` §4 prints the grid's choice
+#: and its rule: fewest first-half identity errors under the first half's and the whole clip's
+#: clustering, ties -> fewest people over the whole clip, then the cheaper / more cautious):
 #: linking threshold on the cosine distance of two clusters' mean features, discount for
 #: consecutive pieces of one track, close-encounter distance (body heights), appearance-change
 #: similarity, clean crops a piece needs to be cut off (0: every cut is kept), the tracklets'
-#: embedding (:func:`companion.lab.reidentify.make_embedder`) and the linkage
-DEFAULT_THRESHOLD = 0.15
-DEFAULT_CONTINUITY = 0.0
+#: embedding (:func:`companion.lab.reidentify.make_embedder`: the street-adapted learned
+#: embedding beside the colour histogram) and the linkage. The threshold is the grid's largest
+#: (0.35): the first half's labels make no objection up to 0.5 (the bench prints the default
+#: line at 0.4 and 0.5 for information), so the grid's edge is part of the choice.
+DEFAULT_THRESHOLD = 0.35
+DEFAULT_CONTINUITY = 0.1
 DEFAULT_NEAR = 0.5
-DEFAULT_CHANGE = 0.8
+DEFAULT_CHANGE = 0.75
 DEFAULT_MIN_CROPS = 0
-DEFAULT_EMBEDDER = "fused"
+DEFAULT_EMBEDDER = "learned+histogram"
 DEFAULT_LINKAGE = "centroid"
 
 
