@@ -164,13 +164,15 @@ def halves(events, crossings):
 #: lab always resolves the whole clip; the second half's tracklets take part unlabelled, its
 #: crossings are never read); ties -> the fewest people over the whole clip (label-free
 #: parsimony: the stage's known failure is splitting people, and the first-half labels guard
-#: against wrong merges); then grid order. The first half alone cannot choose: 28 of the 864
+#: against wrong merges); then grid order. The first half alone cannot choose: 40 of the 1,728
 #: combinations make no first-half error either way.
 OFFLINE_EMBEDDERS = ("histogram", "fused", "learned+histogram")
-OFFLINE_GRID = [dict(embedder=e, linkage=ln, near=n, change=c, min_crops=m, threshold=t, continuity=k)
+OFFLINE_GRID = [dict(embedder=e, linkage=ln, near=n, change=c, min_crops=m, threshold=t, continuity=k,
+                     max_cover=mc)
                 for e in OFFLINE_EMBEDDERS for ln in ("centroid", "average")
                 for t in (0.1, 0.15, 0.2, 0.25, 0.3, 0.35)
-                for k in (0.0, 0.1) for n in (0.3, 0.5) for c in (0.75, 0.8, 0.85) for m in (0, 2)]
+                for k in (0.0, 0.1) for n in (0.3, 0.5) for c in (0.75, 0.8, 0.85) for m in (0, 2)
+                for mc in (0.5, 1.0)]  # TrackLog(max_cover=): boxes covered that much are not cropped
 
 
 def offline_section(rec_rows, frames, H, embedders=OFFLINE_EMBEDDERS):
@@ -184,13 +186,18 @@ def offline_section(rec_rows, frames, H, embedders=OFFLINE_EMBEDDERS):
     for f, ids, boxes, fr in rec_rows:
         log.update(f, fr, ids, boxes)
     t_log = _time.process_time() - t0
+    logs = {log.max_cover: log}
+    for mc in sorted({p["max_cover"] for p in OFFLINE_GRID} - {log.max_cover}):
+        logs[mc] = offline.TrackLog(max_cover=mc)
+        for f, ids, boxes, fr in rec_rows:
+            logs[mc].update(f, fr, ids, boxes)
     t0 = _time.process_time()
     default = dict(embedder=offline.DEFAULT_EMBEDDER, near=offline.DEFAULT_NEAR,
                    change=offline.DEFAULT_CHANGE, min_crops=offline.DEFAULT_MIN_CROPS,
                    threshold=offline.DEFAULT_THRESHOLD, continuity=offline.DEFAULT_CONTINUITY,
-                   linkage=offline.DEFAULT_LINKAGE)
+                   linkage=offline.DEFAULT_LINKAGE, max_cover=log.max_cover)
     fresh = make_embedder(default["embedder"])
-    ident = log.resolve(fresh, **{k: v for k, v in default.items() if k != "embedder"})
+    ident = log.resolve(fresh, **{k: v for k, v in default.items() if k not in ("embedder", "max_cover")})
     t_resolve = _time.process_time() - t0
     print("\n## 4. offline identities (companion.lab.identities): cut at encounters and appearance "
           "changes, link by constrained clustering")
@@ -207,8 +214,8 @@ def offline_section(rec_rows, frames, H, embedders=OFFLINE_EMBEDDERS):
     ref_first = {name: [r for r in cr if r[0] < SPLIT - 10] for name, (_, cr) in LINES.items()}
 
     def run(p, **kw):
-        return log.resolve(embs[p["embedder"]], histogram=hist, **kw,
-                           **{k: v for k, v in p.items() if k != "embedder"})
+        return logs[p["max_cover"]].resolve(embs[p["embedder"]], histogram=hist, **kw,
+                                            **{k: v for k, v in p.items() if k not in ("embedder", "max_cover")})
 
     def first_errors(ident, events):
         return sum(id_errors(score_identities(renamed([e for e in events[n] if e.cross_frame < SPLIT], ident),
