@@ -387,11 +387,15 @@ if real_crops is not None:
 # gets right. With 14 queries a single person is 0.07 of rank-1, while the AUC compares all 120
 # held-out pairs: the steadier of the two scores favours the learned embedding, the top-1 decision
 # on these few crops still, by one query, favours colour. In the lab (`benchmarks/bench_lab_identity.py`,
-# same detections, choices on the first half) it is a small step: online re-identification gives 15
-# distinct ids for the 10 people (16 with the fused embedding or the histogram), the offline identity
-# stage 14 (fused: 16) — but with 2 identity errors on the first half where fused makes none, so
-# fused stays the lab's default; most of the lab's identity errors are the tracker's own switches
-# inside couples.
+# same detections, choices on the first half of the clip) online re-identification gives 15
+# distinct ids for the 10 people (16 with the fused embedding or the histogram). The lab's offline
+# identity stage now links its pieces of track on this learned embedding *beside* the colour
+# histogram (`make_embedder("learned+histogram")`, similarities weighted 0.3 / 0.7): 11 distinct
+# ids for the 10 people on the default line and 5 of 7 returning
+# people keeping one id, where the ImageNet features beside the histogram gave 16 and 2 of 7 —
+# together with a crop for every half-hidden box, chosen on the first half. What is left (a couple
+# walking side by side whose ids the tracker swaps, short pieces inside encounters) is listed in
+# the README's known gaps.
 
 # %% [markdown]
 # ## 8. Learning an embedding from the clip itself, without labels

@@ -189,6 +189,23 @@ def test_learned_is_offered_to_the_lab_and_deepsort(features, monkeypatch):
         make_embedder("deep")
 
 
+def test_learned_beside_the_histogram_mixes_the_two_similarities(features, monkeypatch):
+    """The offline identity stage's default: cosine of two fused vectors = 0.3 x the learned
+    embedding's + 0.7 x the colour histogram's, exactly."""
+    from companion.lab.reidentify import FusedEmbedder, make_embedder
+    from companion.tracking.reid import ColorHistogramEmbedder
+
+    monkeypatch.setattr(rl, "StripeFeatures", lambda *a, **k: features)
+    fused = make_embedder("learned+histogram")
+    assert isinstance(fused, FusedEmbedder) and isinstance(fused.pretrained, rl.LearnedEmbedder)
+    crops = np.random.default_rng(0).integers(0, 256, size=(5, *rl.CROP, 3), dtype=np.uint8)
+    F = fused.embed_crops(crops).astype(np.float64)
+    L = rl.LearnedEmbedder(features=features).embed_crops(crops).astype(np.float64)
+    H = ColorHistogramEmbedder().embed_crops(crops).astype(np.float64)
+    np.testing.assert_allclose(np.linalg.norm(F, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(F @ F.T, 0.3 * L @ L.T + 0.7 * H @ H.T, atol=1e-5)
+
+
 def test_farther_is_a_smaller_person_resized_back_like_a_real_crop():
     import cv2
 

@@ -131,3 +131,25 @@ def test_a_run_where_nobody_is_tracked_has_no_people():
     res = run_lab(np.zeros((8, 48, 64, 3), np.uint8), detector="bgsub", write_files=False, progress=False)
     assert (res.in_count, res.out_count, res.distinct) == (0, 0, 0)
     assert res.summary["identities"]["tracklets"] == 0
+
+
+def test_a_piece_seen_only_half_hidden_still_gets_an_appearance():
+    """Two people who stay 60 % covered by each other: with crops of boxes covered up to half only
+    (``max_cover=0.5``) their pieces have no appearance at all (each would be a person of its own);
+    by default every box not wholly covered is cropped and a piece with no clean crop takes its
+    least-covered one."""
+    def run(**kw):
+        log = TrackLog(every=1, size=(32, 16), **kw)
+        for f in range(10):
+            img = np.full((120, 240, 3), 128, np.uint8)
+            img[20:100, 0:14] = COLOURS["red"]
+            img[20:100, 14:28] = COLOURS["blue"]
+            log.update(f, img, [0, 1], np.array([[0, 20, 20, 100], [8, 20, 28, 100]], float))
+        return log.resolve(MeanColour(), split=False)
+
+    half = run(max_cover=0.5)
+    assert [t.feature is None for t in half.tracklets] == [True, True]
+    ident = run()
+    assert TrackLog().max_cover == 1.0
+    red, blue = (t.feature for t in ident.tracklets)
+    assert red @ _unit("red") > blue @ _unit("red") and blue @ _unit("blue") > red @ _unit("blue")

@@ -44,7 +44,9 @@ DEFAULT_EMBEDDER = "fused"
 class FusedEmbedder:
     """ImageNet MobileNetV2 features and the colour histogram side by side: each part
     L2-normalised, weighted by ``sqrt(w)`` / ``sqrt(1 - w)`` so that the cosine similarity of
-    two fused vectors is ``w * cos_pretrained + (1 - w) * cos_histogram``."""
+    two fused vectors is ``w * cos_pretrained + (1 - w) * cos_histogram``. ``pretrained`` may be
+    any embedder with unit rows (``make_embedder("learned+histogram")`` puts the street-adapted
+    :class:`~companion.tracking.reid_learned.LearnedEmbedder` there)."""
 
     def __init__(self, weight: float = 0.3, pretrained=None, histogram=None):
         from companion.tracking.reid import ColorHistogramEmbedder, PretrainedEmbedder
@@ -71,24 +73,30 @@ class FusedEmbedder:
         return np.concatenate([a, b], 1).astype(np.float32)
 
 
+#: the embedder names :func:`make_embedder` accepts
+EMBEDDERS = ("fused", "pretrained", "histogram", "learned", "learned+histogram")
+
+
 def make_embedder(name: str | None = None):
-    """``"fused"`` (default), ``"pretrained"`` (ImageNet MobileNetV2), ``"histogram"`` or
+    """``"fused"`` (default), ``"pretrained"`` (ImageNet MobileNetV2), ``"histogram"``,
     ``"learned"`` (mid-level MobileNetV2 stripes + a head trained on the street clip's own
-    tracklets, :class:`companion.tracking.reid_learned.LearnedEmbedder`)."""
+    tracklets, :class:`companion.tracking.reid_learned.LearnedEmbedder`) or
+    ``"learned+histogram"`` (that learned embedding in place of the ImageNet features of
+    :class:`FusedEmbedder`, same weights 0.3 / 0.7: the offline identity stage's default)."""
     from companion.tracking.reid import ColorHistogramEmbedder, PretrainedEmbedder
 
     name = DEFAULT_EMBEDDER if name is None else name
-    if name == "learned":
+    if name in ("learned", "learned+histogram"):
         from companion.tracking.reid_learned import LearnedEmbedder
 
-        return LearnedEmbedder()
+        return LearnedEmbedder() if name == "learned" else FusedEmbedder(pretrained=LearnedEmbedder())
     if name == "fused":
         return FusedEmbedder()
     if name == "pretrained":
         return PretrainedEmbedder()
     if name == "histogram":
         return ColorHistogramEmbedder()
-    raise ValueError(f"embedder must be 'fused', 'pretrained', 'histogram' or 'learned', got {name!r}")
+    raise ValueError(f"embedder must be one of {', '.join(repr(e) for e in EMBEDDERS)}, got {name!r}")
 
 
 @dataclass
