@@ -57,6 +57,9 @@ def main(argv=None) -> int:
     for name, r in arms.items():
         print(f"{name:<20}{r['lr']:>7.0e}{r['acc']:>14.4f}{r['train_cpu_s']:>13.1f}{r['history']['steps']:>7}   "
               + " ".join(f"{v:.3f}" for v in r["history"]["val_acc"]))
+    for name, by_seed in (ck.get("repeats", {}) if a.weights else {}).items():
+        print(f"{name:<20} other training seeds: "
+              + ", ".join(f"seed {k} {v['acc']:.4f}" for k, v in sorted(by_seed.items())))
     if a.quick:
         return 0
     best, ok, MARGIN = arms["i3d_pretrained"], True, rec.MARGIN

@@ -45,9 +45,18 @@ With BatchNorm frozen at its ImageNet statistics the network does not train at a
 loss stays at 2.08 = ln 8). Not tried for lack of CPU:
 lr above 3e-3 for the pretrained arm (the grid's edge), 64×64 clips (1.6× the cost per step).
 
-Final (held-out, 512 clips of seed 1; training CPU-s on one thread): see the README's measured
-results and ``benchmarks/bench_i3d_pretrained.py --weights``; repeats with training seeds 1 and
-2 are stored under ``"repeats"``. Writes ``companion/weights/i3d_mobilenet_v2_actions.pt`` (the
+Final (held-out accuracy, 512 clips of seed 1; training CPU-s on one thread, curve passes excluded):
+
+==================  ======  =====  ===========================  =========================
+arm                 lr      steps  seed 0 (shipped) / 1 / 2     training CPU-s (seed 0)
+==================  ======  =====  ===========================  =========================
+i3d_pretrained      3e-3    128    **0.611** / 0.510 / 0.510    191
+i3d_random          1e-3    128    0.416 / 0.369 / 0.396        210
+frame2d_pretrained  3e-3    384    0.428 / 0.354 / 0.402        206
+==================  ======  =====  ===========================  =========================
+
+The repeats (training seeds 1 and 2, same data) are stored under ``"repeats"``;
+``benchmarks/bench_i3d_pretrained.py --weights`` prints them. Writes ``companion/weights/i3d_mobilenet_v2_actions.pt`` (the
 inflated-pretrained weights of seed 0) with every arm's curve, held-out accuracy, confusion
 matrix, learning rate and CPU seconds.
 """
