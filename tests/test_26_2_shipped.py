@@ -76,10 +76,13 @@ def test_i3d_mobilenet_weights_and_the_pretraining_claim():
     arms = ck["arms"]
     print({k: round(v["acc"], 4) for k, v in arms.items()}, "re-measured", round(ev["acc"], 4))
     assert _close(ev["acc"], arms["i3d_pretrained"]["acc"], ev["n"])
-    assert arms["i3d_pretrained"]["acc"] > arms["i3d_random"]["acc"]
-    assert arms["i3d_pretrained"]["acc"] > arms["frame2d_pretrained"]["acc"]
-    # the 2D arm had at least the inflated arms' CPU budget
-    assert arms["frame2d_pretrained"]["history"]["steps"] == 2 * arms["i3d_pretrained"]["history"]["steps"]
+    for other in ("i3d_random", "frame2d_pretrained"):  # a clear margin, not a near-tie
+        assert arms["i3d_pretrained"]["acc"] >= arms[other]["acc"] + rec.MARGIN, other
+    assert arms["i3d_pretrained"]["acc"] >= 0.3  # well above chance (0.125)
+    # the cheaper 2D arm got the extra steps that match its CPU budget to the inflated arms'
+    factor = rec.ARMS["frame2d_pretrained"][1]
+    assert factor > 1
+    assert arms["frame2d_pretrained"]["history"]["steps"] == factor * arms["i3d_pretrained"]["history"]["steps"]
 
 
 def test_two_stream_weights_reproduce_each_stream_and_the_fusion():
