@@ -29,7 +29,7 @@
 #    TimeSformer's zero start, not its block order: in 5,000 steps it reaches 0.82–0.88 against
 #    joint's 0.95; on a four times longer schedule it breaks through to 0.99 for two seeds of three).
 #
-# **Run time:** about 55 CPU-seconds as opened (measured: 55 s user + sys; the trained models are loaded from
+# **Run time:** about 55 CPU-seconds as opened (measured: 54.9 CPU-s; the trained models are loaded from
 # `companion/weights/`). `COMPANION_TRAIN=1` retrains the five 8-class models and the four
 # diagnostic models with `scripts/train_timesformer_actions.py`'s recipe: about 22 minutes of wall
 # time on 2 quiet cores.
