@@ -557,7 +557,10 @@ def main(argv=None) -> int:
         key, sep, value = item.partition("=")
         if not sep:
             ap.error(f"--set takes KEY=VALUE, got {item!r}")
-        model_sets[key] = json.loads(value)
+        try:
+            model_sets[key] = json.loads(value)
+        except ValueError:
+            ap.error(f"--set {key}: {value!r} is not a JSON value (numbers, true/false, \"strings\")")
     names = list(SHIPPED) if args.attention == "all" else [args.attention]
     for name in names:
         kind = kind_of(name)

@@ -362,6 +362,15 @@ def test_shipped_timesformers_reproduce_their_stated_accuracy():
         recipe.load_shipped("divided_random")
 
 
+def test_recipe_cli_refuses_a_malformed_model_change(capsys):
+    recipe = _stream_recipe()
+    for bad in (["--set", "heads"], ["--set", "heads=eight"]):
+        with pytest.raises(SystemExit) as exc:
+            recipe.main(["--attention", "divided", "--no-save", *bad])
+        assert exc.value.code == 2
+        assert "--set" in capsys.readouterr().err
+
+
 def test_load_script_gives_the_recipe_and_names_a_missing_script():
     from companion.bench import load_script
 
