@@ -493,7 +493,7 @@ for name, (m, ckpt) in (("divided", models["divided"]), ("rotate_only_zero", dia
 #
 # So is it only a matter of budget? The same divided model, same stream, same recipe, but with a
 # cosine schedule four times as long (20,000 steps, 320,000 fresh clips) — about 20 CPU-minutes, too
-# long for this notebook, so the three seeds were trained on a lent GPU (`scripts/gpu_runs2.sh`;
+# long for this notebook, so the three seeds were trained on a lent GPU (`scripts/gpu_runs.sh long`;
 # each run stopped by a budget of 185 CPU-seconds of its main process, at steps 16,400 / 15,993 /
 # 16,322 of the 20,000). Seed 0 was also run on a CPU for the whole 20,000 steps
 # (`python scripts/train_timesformer_actions.py --attention divided --steps 20000 --workers 0`,

@@ -4,6 +4,9 @@
 # Every command is the same script a CPU user runs; only --device $DEV and the worker counts differ.
 #   bash scripts/gpu_runs.sh smoke     # a few steps of each, to check the machine
 #   bash scripts/gpu_runs.sh           # the runs; results in $OUT/results.tar.gz
+#   bash scripts/gpu_runs.sh long      # second call: the divided TimeSformer, 20,000 steps, seeds 0-2,
+#                                      # each stopped (and saved) after 185 CPU-s of its main process;
+#                                      # results in $OUT/results2.tar.gz (the shipped divided_long*)
 set -u
 OUT=${OUT:-/tmp/gpu_out}; R=/tmp/gpu_runs; mkdir -p "$R" "$OUT"
 export PYTHONPATH=$PWD COMPANION_DATA=/tmp/companion_data PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1
@@ -15,6 +18,17 @@ if [ "${1:-}" = smoke ]; then
   $RAFT --workers 2 --steps 3 --out $R/raft_smoke.pt 2>&1 | tail -2
   $TS --attention rotate_only_zero --steps 20 --workers 1 --out $R/rot_smoke.pt 2>&1 | tail -1 | cut -c1-200
   $TS --attention divided --steps 20 --workers 1 --init $R/rot_smoke.pt --no-save 2>&1 | tail -1 | cut -c1-200
+  exit 0
+fi
+if [ "${1:-}" = long ]; then
+  R=/tmp/gpu_runs2; mkdir -p "$R"; STEPS=${STEPS:-20000}; BUDGET=${BUDGET:-185}
+  for s in 0 1 2; do
+    timeout 225 $TS --attention divided --steps $STEPS --seed $s --workers 4 --cpu-budget-s $BUDGET \
+      --out $R/ts_divided_20k_s$s.pt > $R/s$s.log 2>&1 &
+  done
+  wait
+  for s in 0 1 2; do grep "held-out" $R/s$s.log | awk 'NR%10==0' | sed 's/.*step \([0-9]*\):.*held-out\[:200\] \(.*\)/\1:\2/' | tr '\n' ' '; echo; grep -h '^{' $R/s$s.log | cut -c1-260; done
+  tar czf "$OUT/results2.tar.gz" -C "$R" .
   exit 0
 fi
 start=$(date +%s)

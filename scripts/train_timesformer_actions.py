@@ -176,7 +176,7 @@ stopped), and so did a 3x learning rate for the temporal path (``--temporal-lr-m
 0.515 at step 600; stopped) and the temporal position table started at zero (0.21 vs 0.435 at step
 400; stopped).
 
-**Longer training** (a lent GPU, ``scripts/gpu_runs.sh`` and ``scripts/gpu_runs2.sh``: the same
+**Longer training** (a lent GPU, ``scripts/gpu_runs.sh``, its ``long`` mode for the 20,000-step runs: the same
 recipe with ``--device cuda``; a 20,000-step cosine schedule, each run stopped by a 185-CPU-second
 budget of its main process; held-out on 800 clips):
 
@@ -253,7 +253,7 @@ SHIPPED: dict = {
     "divided_depth2": (dict(depth=2), {}),
     "space": ({}, {}),
     # the same divided model on four times the stream (a 20,000-step cosine schedule), seeds 0-2,
-    # trained on a lent GPU (scripts/gpu_runs2.sh) and stopped by a 185-CPU-second budget of the
+    # trained on a lent GPU (scripts/gpu_runs.sh long) and stopped by a 185-CPU-second budget of the
     # main process at the step given here (``stop_at`` repeats that stop on any machine)
     "divided_long": ({}, dict(steps=20000, stop_at=16400)),
     "divided_long_seed1": ({}, dict(steps=20000, stop_at=15993, seed=1)),
