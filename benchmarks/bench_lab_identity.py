@@ -31,6 +31,7 @@ Exits 1 when the whole-clip targets are missed.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import pickle
 import sys
@@ -144,10 +145,13 @@ def tracker_events(rows, line, height, until=None):
     return counter.events
 
 
-def renamed(events, ident):
-    """The events under the offline identities (frame and direction unchanged)."""
-    return [dict(cross_frame=e.cross_frame, direction=e.direction,
-                 track_id=ident.person_of(e.track_id, e.cross_frame)) for e in events]
+def person_events(ident, line, height, tracker, until=None):
+    """The lab's step 3 (:func:`companion.lab.identities.recount` and ``merge_crossings``): the
+    crossings counted again on the people's trajectories, plus the tracker's own (``tracker``:
+    its events, from :func:`tracker_events`) that those do not explain; as dicts."""
+    counter = offline.recount(ident, LineCounter(line, dead_band=DEFAULT_DEAD_BAND * height), until=until)
+    offline.merge_crossings([dataclasses.replace(e) for e in tracker], counter, ident)
+    return [dict(cross_frame=e.cross_frame, direction=e.direction, track_id=e.track_id) for e in counter.events]
 
 
 def id_errors(s) -> int:
@@ -216,21 +220,20 @@ def offline_section(rec_rows, frames, H, embedders=OFFLINE_EMBEDDERS):
     grid += [dict(p, embedder=e) for e in embedders if e not in OFFLINE_EMBEDDERS
              for p in OFFLINE_GRID if p["embedder"] == OFFLINE_EMBEDDERS[0]]
     ev_first = {name: tracker_events(rec_rows, line, H, until=SPLIT) for name, (line, _) in LINES.items()}
-    ev_whole = {name: tracker_events(rec_rows, line, H) for name, (line, _) in LINES.items()}
     ref_first = {name: [r for r in cr if r[0] < SPLIT - 10] for name, (_, cr) in LINES.items()}
 
     def run(p, **kw):
         return logs[p["max_cover"]].resolve(embs[p["embedder"]], histogram=hist, **kw,
                                             **{k: v for k, v in p.items() if k not in ("embedder", "max_cover")})
 
-    def first_errors(ident, events):
-        return sum(id_errors(score_identities(renamed([e for e in events[n] if e.cross_frame < SPLIT], ident),
-                                              ref_first[n])) for n in LINES)
+    def first_errors(ident):
+        return sum(id_errors(score_identities([e for e in person_events(ident, LINES[n][0], H, ev_first[n], until=SPLIT)
+                                               if e["cross_frame"] < SPLIT], ref_first[n])) for n in LINES)
 
     keys = []
     for p in tqdm(grid, desc="offline grid", leave=False, disable=None):
         idw = run(p)
-        keys.append((first_errors(run(p, until=SPLIT), ev_first) + first_errors(idw, ev_whole), idw.num_people))
+        keys.append((first_errors(run(p, until=SPLIT)) + first_errors(idw), idw.num_people))
     best = min(range(len(grid)), key=lambda i: keys[i])  # the first (grid order) of the smallest key
     chosen, (err, people) = grid[best], keys[best]
     tied = sum(k[0] == err for k in keys)
@@ -246,9 +249,9 @@ def offline_section(rec_rows, frames, H, embedders=OFFLINE_EMBEDDERS):
     for name, (line, crossings) in LINES.items():
         ev = tracker_events(rec_rows, line, H)
         plain_ev = [dict(cross_frame=e.cross_frame, direction=e.direction, track_id=e.track_id) for e in ev]
-        w, sec = halves(renamed(ev, idw), crossings)
+        w, sec = halves(person_events(idw, line, H, ev), crossings)
         pw, psec = halves(plain_ev, crossings)
-        first = score_identities(renamed(ev_first[name], idh), ref_first[name])
+        first = score_identities(person_events(idh, line, H, ev_first[name], until=SPLIT), ref_first[name])
         pfirst = score_identities([dict(cross_frame=e.cross_frame, direction=e.direction, track_id=e.track_id)
                                    for e in ev_first[name]], ref_first[name])
         print(f"| {name} | first half (chosen here) | {first.row()} | {pfirst.row()} |")
@@ -261,7 +264,7 @@ def offline_section(rec_rows, frames, H, embedders=OFFLINE_EMBEDDERS):
     ev = tracker_events(rec_rows, line, H)
     for t in (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5):
         idt = run(dict(chosen, threshold=t))
-        print(f"  threshold {t:.2f}: {score_identities(renamed(ev, idt), crossings).row()} "
+        print(f"  threshold {t:.2f}: {score_identities(person_events(idt, line, H, ev), crossings).row()} "
               f"({idt.num_people} people over the whole clip)")
     return out, idw
 
@@ -393,7 +396,7 @@ def _offline_and_gallery(args, rows, frames, H, path, det_name) -> int:
 
         from companion.lab.gallery import crossing_gallery
 
-        events = renamed(tracker_events(rows, STREET_CLIP_LINE, H), ident)
+        events = person_events(ident, STREET_CLIP_LINE, H, tracker_events(rows, STREET_CLIP_LINE, H))
         mot = [(f + 1, ident.person_of(t, f) + 1, b[0], b[1], b[2] - b[0], b[3] - b[1])
                for f, ids, boxes, _ in rows for t, b in zip(ids.tolist(), boxes) if t >= 0]
         g = crossing_gallery(path, events, mot, reference=DEFAULT_LINE_CROSSINGS)

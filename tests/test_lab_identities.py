@@ -153,3 +153,48 @@ def test_a_piece_seen_only_half_hidden_still_gets_an_appearance():
     assert TrackLog().max_cover == 1.0
     red, blue = (t.feature for t in ident.tracklets)
     assert red @ _unit("red") > blue @ _unit("red") and blue @ _unit("blue") > red @ _unit("blue")
+
+
+def test_a_swap_in_mid_crossing_is_counted_on_the_people_not_the_tracks():
+    """Red and blue cross a vertical line at x = 112 in opposite directions just as the 'tracker'
+    swaps their ids: neither track crosses (each returns to its own side), so the tracker's
+    counter sees nothing; counted again on the people's trajectories, both crossings are there,
+    one per person."""
+    from companion.lab.count import LineCounter
+    from companion.lab.identities import recount
+
+    log = _swap_run()
+    line = (112.0, 0.0, 112.0, 120.0)
+    tracker = LineCounter(line)
+    for t, (frames, boxes) in log.tracks().items():
+        for f, b in zip(frames, boxes):
+            tracker.update_points([t], [((b[0] + b[2]) / 2, b[3])], int(f))
+    assert tracker.events == []
+    ident = log.resolve(MeanColour(), change=-2.0)
+    counter = recount(ident, LineCounter(line))
+    red, blue = ident.person_of(0, 5), ident.person_of(1, 5)
+    got = sorted((e.track_id, e.direction) for e in counter.events)
+    # the line points down the picture: "in" is moving leftward on screen (blue), "out" rightward
+    assert got == sorted([(red, "out"), (blue, "in")])
+    assert counter.distinct == 2 and counter.in_count == counter.out_count == 1
+    # the old rule (rename the tracker's events) had nothing to rename
+    tracker.rename(ident.person_of)
+    assert tracker.events == []
+
+
+def test_a_person_unseen_for_long_is_not_counted_for_crossing_while_away():
+    """One person (two linked pieces) seen left of the line, then 3 s later right of it: with the
+    pieces joined only across short gaps, no crossing is invented; with a gap allowance longer
+    than the absence, the crossing is counted."""
+    from types import SimpleNamespace
+
+    from companion.lab.count import LineCounter
+    from companion.lab.identities import recount
+
+    a = _tracklet(0, range(0, 10), 20, 40, "red")
+    b = _tracklet(4, range(40, 50), 160, 180, "red")
+    ident = SimpleNamespace(tracklets=[a, b], labels=np.array([0, 0]))
+    line = (112.0, 0.0, 112.0, 120.0)
+    assert recount(ident, LineCounter(line), fps=10.0, max_gap_s=1.0).events == []
+    ev = recount(ident, LineCounter(line), fps=10.0, max_gap_s=5.0).events
+    assert [(e.track_id, e.cross_frame) for e in ev] == [(0, 40)]

@@ -22,8 +22,15 @@ one problem — which pieces of track belong to one person — solved in three s
    (centroid linkage: 1 - cosine similarity of the clusters' mean features; average linkage is
    the alternative), down to ``threshold``; consecutive pieces of one track may get
    ``continuity`` off their distance (trusting the tracker unless appearance says otherwise).
-3. **Recount**: the counter's crossing events keep their frame and direction; only their id changes
-   to the identity of the tracklet that made them (:meth:`Identities.person_of`).
+3. **Recount** (:func:`recount`): the crossings are counted again on each *person's* trajectory —
+   their tracklets joined in time — with the same counter (hysteresis, dead-band). Merely renaming
+   the tracker's events would keep the tracker's mistakes: when two people swap ids while one of
+   them is crossing the line, neither of the tracker's tracks crosses (each goes back to the side
+   it came from), and the crossing is lost; joined at the cut, the person's own trajectory does
+   cross. A gap longer than ``max_gap_s`` between two pieces starts a new stretch: nobody is
+   counted for crossing while unseen (the online re-identification's rule too). The tracker's own
+   crossings that no person's crossing explains (same direction, within ``SAME_CROSSING_S``) are
+   added under their person's id (:func:`merge_crossings`): the recount only ever adds.
 
 :class:`TrackLog` collects, during the run, the boxes of every confirmed track and small crops every
 few frames (for the embeddings: at most ``crops_per_tracklet`` crops per tracklet are embedded, so
@@ -449,13 +456,89 @@ def _covered(box: np.ndarray, others: np.ndarray) -> float:
     return float((w * h).max() / max((box[2] - box[0]) * (box[3] - box[1]), 1e-9))
 
 
+def recount(ident: Identities, counter, *, fps: float = 10.0, max_gap_s: float = 1.0,
+            until: int | None = None):
+    """Step 3: count the crossings again on the people's trajectories.
+
+    ``counter`` (a :class:`~companion.lab.count.LineCounter`) is reset and fed, frame by frame, the
+    foot points of every tracklet under its person's id; a person's tracklets are joined in time,
+    and a gap of more than ``max_gap_s`` between two of them starts a new stretch (its own counter
+    state), so a person seen on one side and, after a long absence, on the other is not counted.
+    Frames from ``until`` on are ignored. Returns the counter, its events now under people's ids.
+    """
+    gap = int(round(max_gap_s * fps))
+    pieces: dict[int, list] = {}
+    for t, lab in zip(ident.tracklets, ident.labels.tolist()):
+        pieces.setdefault(int(lab), []).append(t)
+    owner: dict[int, int] = {}            # stretch key -> person
+    points: dict[int, tuple] = {}         # frame -> ([keys], [foot points])
+    for person in sorted(pieces):
+        end = None
+        for t in sorted(pieces[person], key=lambda t: t.start):
+            if end is None or t.start - end > gap:
+                key = len(owner)
+                owner[key] = person
+            end = t.end
+            for f, foot in zip(t.frames.tolist(), _feet(t.boxes)):
+                keys, pts = points.setdefault(int(f), ([], []))
+                keys.append(key)
+                pts.append(foot)
+    counter.reset()
+    for f in sorted(points):
+        if until is not None and f >= until:
+            break
+        keys, pts = points[f]
+        counter.update_points(np.asarray(keys, np.int64), np.asarray(pts), f, time_s=f / fps)
+    counter.rename(lambda key, frame: owner[key])
+    return counter
+
+
+#: a crossing of the tracker's ids and one of a person's trajectory at most this far apart (same
+#: direction) are one crossing (:func:`merge_crossings`)
+SAME_CROSSING_S = 0.6
+
+
+def merge_crossings(tracker_events, counter, ident: Identities, *, fps: float = 10.0,
+                    within_s: float = SAME_CROSSING_S):
+    """Step 3's union: ``counter`` holds the crossings of the people's trajectories
+    (:func:`recount`); every crossing the tracker's ids made (``tracker_events``, before the
+    recount) that none of them explains — same direction, at most ``within_s`` apart, one to
+    one, nearest first — is added under its person's id (:meth:`Identities.person_of`). The
+    recount adds what the tracker's swaps lost and never drops what the tracker counted: a track
+    unseen for a moment while crossing, then cut off as a piece nobody links, still counts."""
+    from companion.lab.count import IN
+
+    tol = float(within_s) * fps
+    free = list(range(len(counter.events)))
+    added = []
+    for e in sorted(tracker_events, key=lambda e: e.cross_frame):
+        near = [i for i in free if counter.events[i].direction == e.direction
+                and abs(counter.events[i].cross_frame - e.cross_frame) <= tol]
+        if near:
+            free.remove(min(near, key=lambda i: abs(counter.events[i].cross_frame - e.cross_frame)))
+            continue
+        e.track_id = int(ident.person_of(e.track_id, e.cross_frame))
+        added.append(e)
+    for e in added:
+        counter.events.append(e)
+        counter.in_count += e.direction == IN
+        counter.out_count += e.direction != IN
+    counter.events.sort(key=lambda e: (e.frame, e.cross_frame))
+    counter.rename(lambda person, frame: person)  # distinct follows the events
+    return counter
+
+
 def resolve_run(log: TrackLog, counter, *, fps: float = 10.0, embedder=None, **kw) -> Identities:
-    """The lab's offline stage: resolve the identities of a run's ``log`` and rename the
-    ``counter``'s events (``kw`` go to :meth:`TrackLog.resolve`)."""
+    """The lab's offline stage: resolve the identities of a run's ``log``, count the crossings
+    again on the people's trajectories (:func:`recount`) and add those of the ``counter``'s own
+    (the tracker's ids) that the recount does not explain (:func:`merge_crossings`); ``kw`` go to
+    :meth:`TrackLog.resolve`."""
     if embedder is None:
         from companion.lab.reidentify import make_embedder
 
         embedder = make_embedder(DEFAULT_EMBEDDER)
     ident = log.resolve(embedder, fps=fps, **kw)
-    counter.rename(ident.person_of)
+    tracker_events = list(counter.events)
+    recount(ident, counter, fps=fps, max_gap_s=kw.get("max_gap_s", 1.0))
+    merge_crossings(tracker_events, counter, ident, fps=fps)
     return ident

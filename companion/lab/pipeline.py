@@ -26,8 +26,9 @@ Links between the stages keep one id per person through the moments trackers get
 * ``identities`` (default) — the offline identity stage (:mod:`companion.lab.identities`): after
   the last frame, the tracks are cut where two people met or a track's look changed, the pieces
   are linked into people by constrained clustering on appearance (never two pieces seen at once,
-  never an unwalkable jump), and the crossing events and MOT rows take the people's ids (frames
-  and directions unchanged). It replaces the online ``reidentify`` below unless that is given as
+  never an unwalkable jump), the crossings are counted again on the people's trajectories (a
+  swap of ids in mid-crossing no longer loses the crossing) and the MOT rows take the people's
+  ids. It replaces the online ``reidentify`` below unless that is given as
   an object; the annotated video is then drawn after the stage (a second decoding pass), with
   the people's ids and the final counts.
 * ``reidentify`` — online long-term re-identification (:mod:`companion.lab.reidentify`; used when
@@ -654,8 +655,10 @@ def _run_lab(video, *, line, detector, tracker, outputs: StagedOutputs | None, m
         t_ident = time.process_time()
         ident = resolve_run(log, counter, fps=fps_video)
         mot_rows = [(r[0], ident.person_of(r[1] - 1, r[0] - 1) + 1, *r[2:]) for r in mot_rows]
-        timeline = [(f, a, b, len({e.track_id for e in counter.events if e.frame <= f}))
-                    for f, a, b, _ in timeline]
+        timeline = [(f, sum(e.frame <= f and e.direction == "in" for e in counter.events),
+                     sum(e.frame <= f and e.direction == "out" for e in counter.events),
+                     len({e.track_id for e in counter.events if e.frame <= f}))
+                    for f, _, _, _ in timeline]
         t_ident = time.process_time() - t_ident
         if drawn is not None:
             _draw_video_afterwards(frame_source(n), drawn, ident, timeline, line, outputs,
