@@ -36,6 +36,12 @@ score) ships p_far 0.5. A wider crop-box jitter (20 % instead of 8 %) scores 0.6
 without far views and 0.651 / 0.462 with them: not kept. Shipped run: InfoNCE 1.19 -> 0.26,
 63 CPU-s to describe the crops (7 views) + 6 CPU-s to train, once the tracklets are mined
 (35 CPU-s, cached).
+
+Result of ``--choose --backbones`` (the feature source, protocol step 2c; plain / scale-matched,
+mean of seeds 0-2; untrained stripes, then the shipped recipe + flip averaging): ImageNet
+MobileNetV2 0.610 / 0.330, 0.664 / 0.474; the person detector's own backbone 0.625 / 0.331,
+0.643 / 0.415; both side by side 0.625 / 0.340, 0.658 / 0.434. Neither candidate beats ImageNet
+on the scale-matched score: ImageNet stays (:data:`~companion.tracking.reid_learned.BACKBONE`).
 """
 
 from __future__ import annotations

@@ -56,7 +56,11 @@ PROTOCOL (fixed before any result was seen, ``scripts/train_street_reid.py`` and
    before the runs: switch from ``"imagenet"`` only if a candidate beats it on the
    scale-matched validation score and does not lose on the plain one (two-fold, mean of seeds
    0-2, ``scripts/train_street_reid.py --choose --backbones``); if both candidates qualify, take
-   the better scale-matched score. The by-eye figures are printed only after that choice;
+   the better scale-matched score. The by-eye figures are printed only after that choice.
+   Tried and *not* kept: validation plain / scale-matched ``"imagenet"`` 0.664 / 0.474,
+   ``"detector"`` 0.643 / 0.415, ``"both"`` 0.658 / 0.434 (untrained stripes 0.610 / 0.330,
+   0.625 / 0.331, 0.625 / 0.340): the detector's backbone separates people a little better
+   before training, but the head learns less on it; both candidates lose on both scores;
 3. reported: rank-1 / AUC on all 32 by-eye crops and on the crops of frames >= 400 alone (never
    seen in training), beside the histogram, ImageNet MobileNetV2 and the fused embedding, for 3
    training seeds.
