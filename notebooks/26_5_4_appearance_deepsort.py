@@ -428,9 +428,14 @@ if real_crops is not None:
 # three seeds they raise it from 0.436 to 0.474 (colour histogram 0.363) and the plain score from
 # 0.658 to 0.664 (`scripts/train_street_reid.py --choose`); on the by-eye crops, which played no
 # part in that choice, held-out rank-1 rises from 0.67 to 0.76 (seed means,
-# `benchmarks/bench_street_reid.py`). `scripts/train_street_reid.py` reproduces the shipped head
-# (about a CPU-minute once the tracklets are mined) and `benchmarks/bench_street_reid.py` retrains
-# it with 3 seeds. Below, the shipped run's loss; `COMPANION_TRAIN=1` retrains it here.
+# `benchmarks/bench_street_reid.py`). The stripes could also come from the lab's person detector's
+# own MobileNetV2, fine-tuned on people (JDE-style: appearance from the detector's network); judged
+# the same way it is not kept: with the same recipe it scores 0.643 / 0.415 (plain /
+# scale-matched), both backbones side by side 0.658 / 0.434, against 0.664 / 0.474 for ImageNet's
+# (`scripts/train_street_reid.py --choose --backbones`). `scripts/train_street_reid.py`
+# reproduces the shipped head (about a CPU-minute once the tracklets are mined) and
+# `benchmarks/bench_street_reid.py` retrains it with 3 seeds. Below, the shipped run's loss;
+# `COMPANION_TRAIN=1` retrains it here.
 
 # %%
 from companion.training import LONG_TRAINING  # noqa: E402

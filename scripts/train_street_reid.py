@@ -20,6 +20,7 @@ prints that grid again.
                                                    # once the tracklets are mined, ~35 CPU-s more)
     python scripts/train_street_reid.py --choose   # far-away views: the validation (3 seeds)
     python scripts/train_street_reid.py --choose --grid   # ... and the first grid (tau, reg, ...)
+    python scripts/train_street_reid.py --choose --backbones  # only the feature source (3 seeds)
 
 Result of ``--grid`` (first head, validation seed 0, higher is better): colour histogram 0.575,
 untrained stripes 0.610; the grid's best is the shipped configuration (tau 0.2, reg 1e-3, 1000
@@ -35,6 +36,12 @@ score) ships p_far 0.5. A wider crop-box jitter (20 % instead of 8 %) scores 0.6
 without far views and 0.651 / 0.462 with them: not kept. Shipped run: InfoNCE 1.19 -> 0.26,
 63 CPU-s to describe the crops (7 views) + 6 CPU-s to train, once the tracklets are mined
 (35 CPU-s, cached).
+
+Result of ``--choose --backbones`` (the feature source, protocol step 2c; plain / scale-matched,
+mean of seeds 0-2; untrained stripes, then the shipped recipe + flip averaging): ImageNet
+MobileNetV2 0.610 / 0.330, 0.664 / 0.474; the person detector's own backbone 0.625 / 0.331,
+0.643 / 0.415; both side by side 0.625 / 0.340, 0.658 / 0.434. Neither candidate beats ImageNet
+on the scale-matched score: ImageNet stays (:data:`~companion.tracking.reid_learned.BACKBONE`).
 """
 
 from __future__ import annotations
@@ -106,14 +113,38 @@ def _validation(F, mined, features, cfg, seed: int = 0):
     return float(np.mean(scores)), float(np.mean(scaled))
 
 
+def choose_backbone(mined, backbones=rl.BACKBONES, seeds=(0, 1, 2)) -> dict:
+    """The feature source (protocol step 2c): for each backbone the untrained stripes and the
+    shipped recipe (:data:`~companion.tracking.reid_learned.CONFIG`, flip averaging), two-fold
+    validation and its scale-matched twin, mean of ``seeds``. Returns name -> (plain, scaled)."""
+    box = mined["box"]
+    out = {}
+    for name in backbones:
+        features = rl.StripeFeatures(backbone=name)
+        F = rl.describe_views(mined["crops"], features, views=5, far=2, heights=box[:, 3] - box[:, 1], seed=0)
+        Ff = rl.stripe_features(mined["crops"][:, :, ::-1], features)
+        u = validation(F, mined, features, None)
+        v = np.mean([validation(F, mined, features, (rl.CONFIG, Ff), seed=s) for s in seeds], 0)
+        out[name] = (float(v[0]), float(v[1]))
+        print(f"backbone {name!r} ({features.dim} features): untrained stripes {u[0]:.3f} / {u[1]:.3f}; "
+              f"shipped recipe + flip averaging {v[0]:.3f} / {v[1]:.3f} (plain / scale-matched, "
+              f"mean of seeds {list(seeds)})", flush=True)
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=rl.default_head_path())
     ap.add_argument("--choose", action="store_true", help="print the validation grid, write nothing")
     ap.add_argument("--grid", action="store_true", help="with --choose: also the first grid (tau, reg, steps, gap)")
+    ap.add_argument("--backbones", action="store_true",
+                    help="with --choose: only the feature source (ImageNet / detector / both backbones)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
+    if args.choose and args.backbones:
+        choose_backbone(rl.mine_tracklets(progress=True))
+        return 0
     if args.choose:
         mined = rl.mine_tracklets(progress=True)
         features = rl.StripeFeatures()
@@ -145,7 +176,7 @@ def main(argv=None) -> int:
           f"InfoNCE {np.mean(curve[:10]):.3f} -> {np.mean(curve[-10:]):.3f}; CPU s {info['cpu_s']}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"head": head.weight.detach().clone(), "taps": list(rl.TAPS), "stripes": rl.STRIPES,
-                "log": info}, args.out)
+                "backbone": rl.BACKBONE, "log": info}, args.out)
     from companion.data import sha256sum
 
     print(f"saved {args.out} ({args.out.stat().st_size / 1e3:.0f} kB), sha256 {sha256sum(args.out)}")

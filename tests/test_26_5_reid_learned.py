@@ -263,3 +263,67 @@ def test_scale_matched_separation_known_answer():
     E2[3] = [0.8, 0.6]   # the neighbour now looks more like crop 0 than its own far-size crop
     assert rl.track_separation(E2, track, frame, visible, gap=40) == (1.0, 1)
     assert rl.track_separation(E2, track, frame, visible, gap=40, heights=heights, ratio=1.3) == (0.0, 1)
+
+
+def _detector_stripes_or_skip(backbone="detector"):
+    from companion.errors import AssetUnavailableError
+
+    try:
+        return rl.StripeFeatures(backbone=backbone)
+    except (AssetUnavailableError, FileNotFoundError) as exc:
+        pytest.skip(f"needs the person detector's weights in the data cache: {exc}")
+
+
+def test_detector_backbone_is_cut_where_the_imagenet_one_is():
+    """The detector's MobileNetV2 as layers indexed like torchvision's ``features``: same channel
+    counts and strides layer by layer, so taps (7, 14) give 32 ch at /8 and 96 ch at /16; and its
+    first 14 layers feed the detector's own first map exactly (same scaling x * 2 / 255 - 1, same
+    TensorFlow padding), so the stripes see what the detector sees."""
+    from companion.detection.detector import load_person_ssd
+    from companion.detection.ssdlite import preprocess
+    from companion.errors import AssetUnavailableError
+
+    try:
+        det, mean, std = rl.backbone_layers("detector")
+        img, _, _ = rl.backbone_layers("imagenet")
+        ssd = load_person_ssd(verbose=False)
+    except (AssetUnavailableError, FileNotFoundError) as exc:
+        pytest.skip(f"needs the detector's and ImageNet weights in the data cache: {exc}")
+    assert len(det) == len(img) == 19
+    x = y = torch.zeros(1, 3, *rl.CROP)
+    with torch.no_grad():
+        for a, b in zip(det, img):
+            x, y = a(x), b(y)
+            assert x.shape == y.shape
+    crops = np.random.default_rng(2).integers(0, 256, size=(2, *rl.CROP, 3), dtype=np.uint8)
+    t = rl._to_tensor(crops)
+    scaled = (t - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+    ref = preprocess(torch.from_numpy(crops))
+    torch.testing.assert_close(scaled, ref, atol=1e-6, rtol=0)
+    with torch.no_grad():
+        mine = ssd.backbone.blocks[13].expansion(det[:14](scaled))
+        theirs = ssd.backbone(ref)[0]
+    torch.testing.assert_close(mine, theirs, atol=1e-4, rtol=1e-4)
+    with pytest.raises(ValueError, match="imagenet"):
+        rl.backbone_layers("resnet")
+    with pytest.raises(ValueError, match="detector"):
+        rl.StripeFeatures(backbone="resnet")
+
+
+def test_detector_and_both_stripes_are_frozen_and_concatenate(features):
+    det = _detector_stripes_or_skip("detector")
+    both = _detector_stripes_or_skip("both")
+    assert det.backbone == "detector" and both.backbone == "both" and features.backbone == "imagenet"
+    assert det.dim == rl.STRIPES * (32 + 96) and both.dim == features.dim + det.dim
+    for f in (det, both):
+        assert not f.training and not any(p.requires_grad for p in f.parameters())
+    crops = np.random.default_rng(3).integers(0, 256, size=(3, *rl.CROP, 3), dtype=np.uint8)
+    xd, xb = rl.stripe_features(crops, det), rl.stripe_features(crops, both)
+    np.testing.assert_allclose(np.linalg.norm(xd, axis=1), np.sqrt(2 * rl.STRIPES), atol=1e-4)
+    np.testing.assert_allclose(xb, np.concatenate([rl.stripe_features(crops, features), xd], 1), atol=1e-5)
+    # the detector's stripes are not the ImageNet ones under another name
+    assert np.abs(xd - rl.stripe_features(crops, features)).max() > 0.1
+    # a head trained on one backbone's stripes is refused with the other's
+    other = "detector" if rl.BACKBONE == "imagenet" else "imagenet"
+    with pytest.raises(ValueError, match="backbone"):
+        rl.load_head(None, rl.STRIPES * 128, backbone=other)

@@ -49,6 +49,18 @@ PROTOCOL (fixed before any result was seen, ``scripts/train_street_reid.py`` and
    histogram 0.575 / 0.363): ``p_far`` 0.5 is shipped. Also tried then and *not* kept: a wider
    crop-box jitter (up to 20 % instead of 8 %): 0.661 / 0.445 without far views, 0.651 / 0.462
    with them;
+2c. the feature source (:data:`BACKBONE`, JDE-style: appearance from the detector's own
+   network). Candidates: the person detector's MobileNetV2 backbone (``"detector"``, cut at the
+   same places: 32 ch at /8, 96 ch at /16) and both backbones' stripes side by side
+   (``"both"``), each with the shipped recipe (:data:`CONFIG`, flip averaging). The rule, fixed
+   before the runs: switch from ``"imagenet"`` only if a candidate beats it on the
+   scale-matched validation score and does not lose on the plain one (two-fold, mean of seeds
+   0-2, ``scripts/train_street_reid.py --choose --backbones``); if both candidates qualify, take
+   the better scale-matched score. The by-eye figures are printed only after that choice.
+   Tried and *not* kept: validation plain / scale-matched ``"imagenet"`` 0.664 / 0.474,
+   ``"detector"`` 0.643 / 0.415, ``"both"`` 0.658 / 0.434 (untrained stripes 0.610 / 0.330,
+   0.625 / 0.331, 0.625 / 0.340): the detector's backbone separates people a little better
+   before training, but the head learns less on it; both candidates lose on both scores;
 3. reported: rank-1 / AUC on all 32 by-eye crops and on the crops of frames >= 400 alone (never
    seen in training), beside the histogram, ImageNet MobileNetV2 and the fused embedding, for 3
    training seeds.
@@ -65,7 +77,7 @@ import numpy as np
 
 __all__ = ["TRAIN_STOP", "CROP", "mine_tracklets", "StripeFeatures", "LearnedEmbedder", "load_head",
            "contrastive_batch", "info_nce", "train_head", "track_separation", "train_on_street",
-           "default_head_path"]
+           "default_head_path", "backbone_layers", "BACKBONES"]
 
 #: Tracklets for training are mined from frames ``0 .. TRAIN_STOP - 1`` only.
 TRAIN_STOP = 400
@@ -75,6 +87,10 @@ CROP = (128, 64)
 STRIPES = 4
 #: MobileNetV2 ``features`` indices after which the maps are tapped (7: 32 ch at /8; 14: 96 ch at /16).
 TAPS = (7, 14)
+#: Where the stripe features come from: the ImageNet MobileNetV2, the person detector's own
+#: MobileNetV2 backbone, or both side by side (:func:`backbone_layers`).
+BACKBONES = ("imagenet", "detector", "both")
+BACKBONE = "imagenet"
 
 
 def default_head_path() -> Path:
@@ -157,46 +173,87 @@ def mine_tracklets(video=None, *, stop: int = TRAIN_STOP, min_height: float = 48
 # ----------------------------------------------------------------------------------------------
 
 
-def _stripe_module(taps=(7, 14), stripes: int = STRIPES):
+def backbone_layers(backbone: str):
+    """A frozen MobileNetV2 as ``(layers, mean, std)``: ``layers`` an ``nn.Sequential`` indexed
+    like ``torchvision.models.mobilenet_v2().features`` (0: the stem, 1-17: the inverted residual
+    blocks, 18: the 1x1 widening to 1,280 channels), so :data:`TAPS` cut both backbones at the
+    same places; ``(x - mean) / std`` is the input scaling (RGB in [0, 1]) the network expects.
+
+    ``"imagenet"``: :func:`companion.pretrained.imagenet_mobilenet_v2` (ImageNet normalisation);
+    ``"detector"``: the lab's person detector's own backbone
+    (:class:`~companion.detection.mobilenet_v2.MobileNetV2Backbone` of
+    :func:`~companion.detection.detector.load_person_ssd`, fine-tuned on people; TensorFlow
+    "SAME" padding; input ``x * 2 - 1``, i.e. mean = std = 0.5)."""
+    from torch import nn
+
+    if backbone == "imagenet":
+        from companion.pretrained import IMAGENET_MEAN, IMAGENET_STD, imagenet_mobilenet_v2
+
+        return imagenet_mobilenet_v2(), IMAGENET_MEAN, IMAGENET_STD
+    if backbone == "detector":
+        from companion.detection.detector import load_person_ssd
+
+        net = load_person_ssd(verbose=False).backbone
+        return nn.Sequential(net.stem, *net.blocks, net.head), (0.5,) * 3, (0.5,) * 3
+    raise ValueError(f"backbone must be one of {BACKBONES}, got {backbone!r}")
+
+
+def _stripe_module(taps=(7, 14), stripes: int = STRIPES, backbone: str = "imagenet"):
     import torch
     from torch import nn
 
-    from companion.pretrained import IMAGENET_MEAN, IMAGENET_STD, imagenet_mobilenet_v2
+    if backbone not in BACKBONES:
+        raise ValueError(f"backbone must be one of {BACKBONES}, got {backbone!r}")
 
-    class StripeFeatures(nn.Module):
-        """Frozen ImageNet MobileNetV2 ``features[:7]`` (32 ch, /8) and ``features[7:14]``
-        (96 ch, /16), each average-pooled in ``stripes`` horizontal bands and L2-normalised per
-        band: ``(N, 3, 128, 64)`` RGB in [0, 1] -> ``(N, stripes * 128)``, all bands weighing
-        the same (the whole vector has norm sqrt(2 * stripes))."""
+    class Stripes(nn.Module):
+        """One frozen backbone cut at ``taps``; each map average-pooled in ``stripes`` bands,
+        each band L2-normalised: ``(N, 3, H, W)`` -> ``(N, stripes * channels)``."""
 
-        def __init__(self):
+        def __init__(self, name: str):
             super().__init__()
-            net = imagenet_mobilenet_v2()
+            net, mean, std = backbone_layers(name)
             cuts = (0, *taps)
             self.blocks = nn.ModuleList(net[a:b] for a, b in zip(cuts[:-1], cuts[1:]))
-            self.stripes = int(stripes)
-            self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
-            self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
-            self.requires_grad_(False)
-            self.eval()
-            with torch.no_grad():
-                self.dim = int(self(torch.zeros(1, 3, *CROP)).shape[1])
+            self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1))
+            self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1))
 
         def forward(self, x):
             x = (x - self.mean) / self.std
             parts = []
             for block in self.blocks:
                 x = block(x)
-                p = nn.functional.adaptive_avg_pool2d(x, (self.stripes, 1))[..., 0]  # (N, C, S)
-                parts.append(nn.functional.normalize(p, dim=1).transpose(1, 2))      # (N, S, C)
+                p = nn.functional.adaptive_avg_pool2d(x, (stripes, 1))[..., 0]  # (N, C, S)
+                parts.append(nn.functional.normalize(p, dim=1).transpose(1, 2))  # (N, S, C)
             return torch.cat(parts, 2).flatten(1)
+
+    class StripeFeatures(nn.Module):
+        """Frozen MobileNetV2 ``features[:7]`` (32 ch, /8) and ``features[7:14]`` (96 ch, /16),
+        each average-pooled in ``stripes`` horizontal bands and L2-normalised per band:
+        ``(N, 3, 128, 64)`` RGB in [0, 1] -> ``(N, stripes * 128)`` per backbone, all bands
+        weighing the same (norm sqrt(2 * stripes) per backbone). ``backbone``: ``"imagenet"``,
+        ``"detector"`` (the person detector's own) or ``"both"`` (their stripes side by side)."""
+
+        def __init__(self):
+            super().__init__()
+            self.backbone = backbone
+            names = ("imagenet", "detector") if backbone == "both" else (backbone,)
+            self.sources = nn.ModuleList(Stripes(n) for n in names)
+            self.stripes = int(stripes)
+            self.requires_grad_(False)
+            self.eval()
+            with torch.no_grad():
+                self.dim = int(self(torch.zeros(1, 3, *CROP)).shape[1])
+
+        def forward(self, x):
+            return torch.cat([s(x) for s in self.sources], 1)
 
     return StripeFeatures()
 
 
-def StripeFeatures(taps=None, stripes: int = STRIPES):  # noqa: N802 - a factory that reads like a class
-    """The frozen feature extractor; see :func:`_stripe_module`."""
-    return _stripe_module(TAPS if taps is None else tuple(taps), stripes)
+def StripeFeatures(taps=None, stripes: int = STRIPES, backbone: str | None = None):  # noqa: N802 - a factory that reads like a class
+    """The frozen feature extractor (default: :data:`TAPS`, :data:`STRIPES`, :data:`BACKBONE`);
+    see :func:`_stripe_module`."""
+    return _stripe_module(TAPS if taps is None else tuple(taps), stripes, BACKBONE if backbone is None else backbone)
 
 
 def _head(dim: int):
@@ -256,7 +313,7 @@ class LearnedEmbedder:
         if isinstance(head, str) and head == "none":
             head = _head(self.features.dim)
         elif head is None or isinstance(head, (str, Path)):
-            head = load_head(head, self.features.dim)
+            head = load_head(head, self.features.dim, backbone=getattr(self.features, "backbone", None))
         self.head = head.eval()
         self.dim = int(self.head.weight.shape[0])
         self.flip = bool(flip)
@@ -296,8 +353,10 @@ class LearnedEmbedder:
         return self.embed_crops(crop_boxes(frame, xyxy, CROP))
 
 
-def load_head(path=None, dim: int | None = None):
-    """The shipped metric head (``nn.Linear``), its file checked against :data:`HEAD_SHA256`."""
+def load_head(path=None, dim: int | None = None, backbone: str | None = None):
+    """The shipped metric head (``nn.Linear``), its file checked against :data:`HEAD_SHA256`;
+    with ``dim`` / ``backbone``, also that it was trained on such features (a checkpoint that
+    names no backbone was trained on ``"imagenet"``)."""
     import torch
 
     from companion.data import sha256sum
@@ -313,6 +372,10 @@ def load_head(path=None, dim: int | None = None):
     w = ckpt["head"]
     if dim is not None and w.shape != (w.shape[0], dim):
         raise ValueError(f"head in {path} maps {w.shape[1]} features, the extractor gives {dim}")
+    trained_on = ckpt.get("backbone", "imagenet")
+    if backbone is not None and trained_on != backbone:
+        raise ValueError(f"head in {path} was trained on the {trained_on!r} backbone's stripes, the "
+                         f"extractor uses {backbone!r}: pass StripeFeatures(backbone={trained_on!r})")
     head = torch.nn.Linear(w.shape[1], w.shape[0], bias=False)
     with torch.no_grad():
         head.weight.copy_(w.float())
