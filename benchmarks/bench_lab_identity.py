@@ -15,11 +15,14 @@ clip and for the **second half alone** (never used to choose anything). Section 
 lab's offline identity stage the same way, embedder included (colour histogram, ImageNet
 MobileNetV2 + histogram, the learned street embedding + histogram; rule at ``OFFLINE_GRID``).
 
-Measured (§4, the lab's default, whole clip; second half alone in brackets): default line 11
-distinct for 10 people (8 for 7), returning people keeping one id 5/7 (2/4), 1 shared id (0);
-left 10 / 9 (7 / 6), 2/5 (2/5), 2 (2); diagonal 11 / 10 (9 / 8), 5/6 (3/4), 1 (1). Before the
-learned embedding, the crops of half-hidden boxes and the whole-clip selection rule: 16, 2/7, 1;
-11, 2/5, 1; 13, 3/6, 1.
+Measured (§4, the lab's default, whole clip; second half alone in brackets): default line
+matched 33/33, 11 distinct for 10 people (9 for 7), returning people keeping one id 5/7 (3/5),
+1 shared id (0); left 19/19, 9 / 9 (6 / 6), 3/6 (2/5), 3 (3); diagonal 29/30, 11 / 10 (9 / 8),
+5/6 (3/4), 1 (1). Step 3 counts the crossings again on the people's trajectories (plus the
+tracker's own crossings none of those explains); renaming the tracker's events instead gave
+matched 28/33, 17/19, 27/30 and 11, 5/7, 1; 10, 2/5, 2; 11, 5/6, 1 (the grid chose the same
+parameters under both rules). Before the learned embedding, the crops of half-hidden boxes and
+the whole-clip selection rule: 16, 2/7, 1; 11, 2/5, 1; 13, 3/6, 1.
 
     python benchmarks/bench_lab_identity.py            # whole clip (a few minutes)
     python benchmarks/bench_lab_identity.py --embedder pretrained
