@@ -198,3 +198,24 @@ def test_a_person_unseen_for_long_is_not_counted_for_crossing_while_away():
     assert recount(ident, LineCounter(line), fps=10.0, max_gap_s=1.0).events == []
     ev = recount(ident, LineCounter(line), fps=10.0, max_gap_s=5.0).events
     assert [(e.track_id, e.cross_frame) for e in ev] == [(0, 40)]
+
+
+def test_the_trackers_crossings_are_kept_when_no_persons_crossing_explains_them():
+    """merge_crossings: a tracker crossing that a person's crossing explains (same direction,
+    within 0.6 s) is not added twice; one that none explains is added under its person's id."""
+    from types import SimpleNamespace
+
+    from companion.lab.count import CrossingEvent, LineCounter
+    from companion.lab.identities import merge_crossings, recount
+
+    a = _tracklet(0, range(0, 20), 60, 160, "red")        # crosses x = 112 rightwards
+    ident = SimpleNamespace(tracklets=[a], labels=np.array([7]), person_of=lambda t, f: 9)
+    line = (112.0, 0.0, 112.0, 120.0)
+    counter = recount(ident, LineCounter(line))
+    assert [(e.track_id, e.direction) for e in counter.events] == [(7, "out")]
+    mine = counter.events[0].cross_frame
+    tracker = [CrossingEvent(mine + 5, 0, "out", mine + 3, 0.5),      # the same crossing, seen late
+               CrossingEvent(60, 3, "in", 58, 0.5)]                   # one nobody's trajectory has
+    merge_crossings(tracker, counter, ident)
+    assert [(e.track_id, e.direction, e.cross_frame) for e in counter.events] == [(7, "out", mine), (9, "in", 58)]
+    assert (counter.in_count, counter.out_count, counter.distinct) == (1, 1, 2)

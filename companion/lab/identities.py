@@ -503,7 +503,7 @@ def merge_crossings(tracker_events, counter, ident: Identities, *, fps: float = 
     """Step 3's union: ``counter`` holds the crossings of the people's trajectories
     (:func:`recount`); every crossing the tracker's ids made (``tracker_events``, before the
     recount) that none of them explains — same direction, at most ``within_s`` apart, one to
-    one, nearest first — is added under its person's id (:meth:`Identities.person_of`). The
+    one (the tracker's in time order, each taking the nearest free one) — is added under its person's id (:meth:`Identities.person_of`). The
     recount adds what the tracker's swaps lost and never drops what the tracker counted: a track
     unseen for a moment while crossing, then cut off as a piece nobody links, still counts."""
     from companion.lab.count import IN
