@@ -6,7 +6,8 @@
 #   bash scripts/gpu_runs.sh           # the runs; results in $OUT/results.tar.gz
 #   bash scripts/gpu_runs.sh long      # second call: the divided TimeSformer, 20,000 steps, seeds 0-2,
 #                                      # each stopped (and saved) after 185 CPU-s of its main process;
-#                                      # results in $OUT/results2.tar.gz (the shipped divided_long*)
+#                                      # results in $OUT/results2.tar.gz (shipped until the 40,000-step
+#                                      # CPU runs replaced them as divided_long*)
 set -u
 OUT=${OUT:-/tmp/gpu_out}; R=/tmp/gpu_runs; mkdir -p "$R" "$OUT"
 export PYTHONPATH=$PWD COMPANION_DATA=/tmp/companion_data PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1

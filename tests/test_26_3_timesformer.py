@@ -329,11 +329,7 @@ def test_shipped_timesformers_reproduce_their_stated_accuracy():
         conf = torch.tensor(rep["confusion"], dtype=torch.float64)
         assert abs(conf.trace().item() / conf.sum().item() - rep["held_out_acc"]) < 1e-9
         fit_changes = recipe.SHIPPED[name][1]
-        if fit_changes.get("stop_at") is not None:   # stopped inside its schedule: the last curve point before it
-            assert rep["steps"] == fit_changes["stop_at"] < rep["fit"]["steps"] == fit_changes["steps"]
-            assert rep["steps"] - 200 < ckpt["history"]["step"][-1] <= rep["steps"]
-        else:
-            assert ckpt["history"]["step"][-1] == rep["steps"]
+        assert ckpt["history"]["step"][-1] == rep["steps"]
         if name.startswith("rotate_move"):
             assert conf.shape == (4, 4)
             assert (conf[0, 0] + conf[1, 1]) / conf[:2].sum() > (0.75 if name.endswith("joint") else 0.9)  # move: learned
@@ -342,11 +338,10 @@ def test_shipped_timesformers_reproduce_their_stated_accuracy():
             assert conf.shape == (2, 2) and rep["held_out_acc"] > 0.8 and rep["fit"]["classes"] == [2, 3]
         if name == "joint":
             assert rep["held_out_acc"] >= 0.90 and rep["steps"] == recipe.STREAM_FIT["steps"]
-        if name.startswith("divided_long"):   # four times the stream: 2 of 3 seeds break through
-            assert rep["fit"]["seed"] == fit_changes.get("seed", 0) and rep["fit"]["steps"] == 20000
+        if name.startswith("divided_long"):   # eight times the stream: every seed breaks through
+            assert rep["fit"]["seed"] == fit_changes.get("seed", 0) and rep["steps"] == rep["fit"]["steps"] == 40000
             rotation = float((conf[2, 2] + conf[3, 3]) / conf[2:4, 2:4].sum())
-            assert (rep["held_out_acc"] >= 0.99 and rotation >= 0.98) if name != "divided_long_seed1" \
-                else (rep["held_out_acc"] < 0.90 and abs(rotation - 0.5) < 0.15), (name, rep["held_out_acc"], rotation)
+            assert rep["held_out_acc"] >= 0.99 and rotation >= 0.98, (name, rep["held_out_acc"], rotation)
         elif name.startswith("divided"):   # every 8-class divided variant at 5,000 steps: rotation at chance in its pair
             assert rep["steps"] == recipe.STREAM_FIT["steps"]
             assert abs((conf[2, 2] + conf[3, 3]) / conf[2:4, 2:4].sum() - 0.5) < 0.1, name
