@@ -531,8 +531,9 @@ for name, (m, ckpt) in long_runs.items():
 # 15,400, seed 2 around 14,800, seed 1 last, around 19,400) the temporal heads find the
 # comparison rotation needs, and every seed ends at 0.995 held-out or better (800 clips;
 # rotate cw vs ccw 1.000 / 0.995 / 0.995). The divided model *can* learn the whole task;
-# it needs roughly four to eight times the clips of the 5,000-step recipe, and when it leaves the
-# plateau varies from seed to seed by thousands of steps.
+# it leaves the plateau only after three to four times the clips of the whole 5,000-step recipe
+# (on a schedule eight times as long), and when it leaves varies from seed to seed by thousands
+# of steps.
 #
 # | divided model, full task | seed 0 | seed 1 | seed 2 |
 # |---|---|---|---|
