@@ -63,6 +63,9 @@ DEFAULT_CHANGE = 0.75
 DEFAULT_MIN_CROPS = 0
 DEFAULT_EMBEDDER = "learned+histogram"
 DEFAULT_LINKAGE = "centroid"
+#: a track unseen for longer than this is cut (step 1), and a person's pieces further apart than
+#: this are counted as separate stretches (step 3)
+MAX_GAP_S = 1.0
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -402,7 +405,7 @@ class TrackLog:
     def resolve(self, embedder, *, fps: float = 10.0, threshold: float = DEFAULT_THRESHOLD,
                 continuity: float = DEFAULT_CONTINUITY, near: float = DEFAULT_NEAR,
                 change: float = DEFAULT_CHANGE, clean: float = 0.2, crops_per_tracklet: int = 6,
-                until: int | None = None, split: bool = True, max_gap_s: float = 1.0,
+                until: int | None = None, split: bool = True, max_gap_s: float = MAX_GAP_S,
                 min_crops: int = DEFAULT_MIN_CROPS, linkage: str = DEFAULT_LINKAGE,
                 histogram=None) -> Identities:
         """Split, embed a few crops per tracklet with ``embedder`` (``embed_crops``), link.
@@ -456,7 +459,7 @@ def _covered(box: np.ndarray, others: np.ndarray) -> float:
     return float((w * h).max() / max((box[2] - box[0]) * (box[3] - box[1]), 1e-9))
 
 
-def recount(ident: Identities, counter, *, fps: float = 10.0, max_gap_s: float = 1.0,
+def recount(ident: Identities, counter, *, fps: float = 10.0, max_gap_s: float = MAX_GAP_S,
             until: int | None = None):
     """Step 3: count the crossings again on the people's trajectories.
 
@@ -539,6 +542,6 @@ def resolve_run(log: TrackLog, counter, *, fps: float = 10.0, embedder=None, **k
         embedder = make_embedder(DEFAULT_EMBEDDER)
     ident = log.resolve(embedder, fps=fps, **kw)
     tracker_events = list(counter.events)
-    recount(ident, counter, fps=fps, max_gap_s=kw.get("max_gap_s", 1.0))
+    recount(ident, counter, fps=fps, max_gap_s=kw.get("max_gap_s", MAX_GAP_S))
     merge_crossings(tracker_events, counter, ident, fps=fps)
     return ident
