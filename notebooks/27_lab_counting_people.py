@@ -524,18 +524,22 @@ animate(small, fps=10 / step, title=f"annotated output (every {step}th frame)")
 # and groups the tracker itself swaps ids. The lab writes its outputs only after the last frame,
 # so it may revise the ids before it reports who crossed: `run_lab` runs an **offline identity
 # stage** (`companion.lab.identities`). It cuts every track where it came close to another one
-# (where a tracker can swap two people) or where its look changes abruptly, and links the pieces
-# into people by agglomerative clustering on their appearance (a few of the cleanest crops per
-# piece, described by an embedding learned on this clip's own tracklets beside a colour histogram)
+# (where a tracker can swap two people) or where its look changes abruptly (after trimming the
+# tail of a track the tracker handed over to a new track born on the same box, so the two are not
+# two people seen at once), and links the pieces into people by agglomerative clustering on
+# their appearance (a few of the cleanest crops per piece, described by an embedding learned on
+# this clip's own tracklets beside a colour histogram)
 # — never linking two pieces seen at the same time (one person cannot be in two places), nor two
 # that nobody could walk between in the time between them. Its few parameters were chosen on the
 # first half of the clip. Then it **counts the crossings again on each person's trajectory** (the
 # pieces joined in time): when two people pass each other on the line just as the tracker swaps
 # their ids, neither of the tracker's tracks crosses — each turns back to the side it came
 # from — but each person does. The tracker's own crossings that no person's crossing explains are
-# kept, so the recount only adds (`benchmarks/bench_lab_identity.py`, whole clip: all 33 by-eye
-# crossings matched where renaming the tracker's crossings matched 28; 11 distinct ids for the 10
-# people, 5 of 7 returning people keeping one id, 1 id shared by two people).
+# kept, so the recount only adds — unless the same person already crosses the same way at that
+# moment (two tracks on one person). (`benchmarks/bench_lab_identity.py`, whole clip: all 33
+# by-eye crossings matched, none extra, where renaming the tracker's crossings matched 28;
+# 10 distinct ids for the 10 people, 6 of 7 returning people keeping one id, but 1 id shared by
+# two people.)
 # (`run_lab(..., identities=False)` keeps the online re-identification of
 # `companion.lab.reidentify` instead.) Every counted crossing,
 # with its id and (where it matches one) who it is by eye — in red when a person has two ids or

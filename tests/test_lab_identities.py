@@ -219,3 +219,49 @@ def test_the_trackers_crossings_are_kept_when_no_persons_crossing_explains_them(
     merge_crossings(tracker, counter, ident)
     assert [(e.track_id, e.direction, e.cross_frame) for e in counter.events] == [(7, "out", mine), (9, "in", 58)]
     assert (counter.in_count, counter.out_count, counter.distinct) == (1, 1, 2)
+
+
+def test_a_handover_to_a_new_track_on_the_same_person_is_trimmed():
+    """The tracker starts track 1 on the box track 0 still holds and ends track 0 a few frames
+    later: the old track's tail from the new one's start is dropped (the two no longer coexist),
+    and nothing else is touched — not two people walking side by side (low IoU), not two tracks on
+    one box that coexist for longer than ``max_overlap`` frames."""
+    from companion.lab.identities import trim_handovers
+
+    def walk(frames, x0, dx=4.0, y=20.0):
+        xs = x0 + dx * (np.asarray(frames) - frames[0])
+        return np.asarray(frames), np.stack([xs, np.full_like(xs, y), xs + 20, np.full_like(xs, y + 80)], 1)
+
+    f0, b0 = walk(list(range(0, 25)), 0.0)
+    f1, b1 = walk(list(range(20, 50)), 80.0)            # starts on track 0's box at frame 20
+    out = trim_handovers({0: (f0, b0), 1: (f1, b1)})
+    assert out[0][0].tolist() == list(range(0, 20)) and out[1][0].tolist() == list(range(20, 50))
+    assert np.array_equal(out[1][1], b1) and np.array_equal(out[0][1], b0[:20])
+    # a neighbour 15 px to the side (IoU 0.14) is a second person: kept whole
+    f2, b2 = walk(list(range(20, 50)), 95.0)
+    assert [len(v[0]) for v in trim_handovers({0: (f0, b0), 2: (f2, b2)}).values()] == [25, 30]
+    # one box, two tracks coexisting for 15 frames (> max_overlap = 10): not a handover
+    f3, b3 = walk(list(range(10, 50)), 40.0)
+    assert [len(v[0]) for v in trim_handovers({0: (f0, b0), 3: (f3, b3)}).values()] == [25, 40]
+    assert [len(v[0]) for v in trim_handovers({0: (f0, b0), 3: (f3, b3)}, max_overlap=15).values()] == [10, 40]
+
+
+def test_two_tracks_on_one_person_crossing_together_count_once():
+    """merge_crossings: two tracker crossings, same direction and 0.4 s apart, by two tracks that
+    the linking puts in one person (a duplicate track), are that person's one crossing."""
+    from types import SimpleNamespace
+
+    from companion.lab.count import CrossingEvent, LineCounter
+    from companion.lab.identities import merge_crossings
+
+    ident = SimpleNamespace(tracklets=[], labels=np.array([], int), person_of=lambda t, f: 5)
+    counter = LineCounter((112.0, 0.0, 112.0, 120.0))
+    tracker = [CrossingEvent(31, 0, "in", 30, 0.5), CrossingEvent(35, 1, "in", 34, 0.5)]
+    merge_crossings(tracker, counter, ident)
+    assert [(e.track_id, e.direction, e.cross_frame) for e in counter.events] == [(5, "in", 30)]
+    assert (counter.in_count, counter.out_count, counter.distinct) == (1, 0, 1)
+    # two different people crossing together both count
+    ident.person_of = lambda t, f: 5 + t
+    counter = LineCounter((112.0, 0.0, 112.0, 120.0))
+    merge_crossings([CrossingEvent(31, 0, "in", 30, 0.5), CrossingEvent(35, 1, "in", 34, 0.5)], counter, ident)
+    assert (counter.in_count, counter.distinct) == (2, 2)

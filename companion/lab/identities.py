@@ -7,12 +7,15 @@ online step can undo: it **swaps** two people who walk into each other (a couple
 gives a person who leaves and returns a **new** id. Offline, with the whole clip in hand, both are
 one problem — which pieces of track belong to one person — solved in three steps:
 
-1. **Split** (:func:`encounter_cuts`, :func:`appearance_cuts`, :func:`split_tracks`): a track is cut
-   where an id switch can happen — at the moment of closest approach of every *close encounter*
-   with another track (boxes overlapping, or foot points closer than ``near`` body heights), and
-   where the track's appearance changes abruptly (the colour histograms of the crops just before
-   and just after a frame are less similar than ``change``). The pieces are *tracklets*: stretches
-   that one person very probably made alone.
+1. **Split** (:func:`encounter_cuts`, :func:`appearance_cuts`, :func:`split_tracks`): a track is
+   cut where an id switch can happen — at the moment of closest approach of every *close
+   encounter* with another track (boxes overlapping, or foot points closer than ``near`` body
+   heights), and where the track's appearance changes abruptly (the colour histograms of the
+   crops just before and just after a frame are less similar than ``change``). The pieces are
+   *tracklets*: stretches that one person very probably made alone. Before that, a **handover**
+   (:func:`trim_handovers`: a new track born on a box an old track still holds, the old one
+   ending within a second) loses the old track's overlapping tail — otherwise the two, seen at
+   the same time, could never be one person.
 2. **Link** (:func:`link_tracklets`): constrained agglomerative clustering of the tracklets on
    their appearance (each tracklet: the mean embedding of a few of its cleanest crops). Two
    clusters may merge only if (hard constraints) no two of their tracklets **coexist** in time —
@@ -30,7 +33,9 @@ one problem — which pieces of track belong to one person — solved in three s
    cross. A gap longer than ``max_gap_s`` between two pieces starts a new stretch: nobody is
    counted for crossing while unseen (the online re-identification's rule too). The tracker's own
    crossings that no person's crossing explains (same direction, within ``SAME_CROSSING_S``) are
-   added under their person's id (:func:`merge_crossings`): the recount only ever adds.
+   added under their person's id (:func:`merge_crossings`) — unless that person already crosses
+   the same way within that time (two tracks on one person count one crossing): the recount
+   only adds what a person did.
 
 :class:`TrackLog` collects, during the run, the boxes of every confirmed track and small crops every
 few frames (for the embeddings: at most ``crops_per_tracklet`` crops per tracklet are embedded, so
@@ -169,6 +174,28 @@ def recognisable_cuts(cuts, crop_frames, min_crops: int = 2) -> set:
         else:
             cuts.pop(k - 1 if n[k - 1] <= n[k + 1] else k)
     return set(cuts)
+
+
+def trim_handovers(tracks: dict, *, min_iou: float = 0.5, max_overlap: int = 10) -> dict:
+    """Where the tracker handed one person over to a new track: the new track starts on the old one's
+    box (IoU above ``min_iou`` in every common frame) and the old one ends within ``max_overlap``
+    frames. The old track's tail from the new track's first frame is dropped, so the two no longer
+    coexist and the linking may join them (otherwise one person would count as two people, and a
+    crossing made during the overlap twice). ``tracks``: ``{id: (frames, boxes)}``; returns a new
+    dict (tracks left with no frame are dropped)."""
+    out = dict(tracks)
+    ids = sorted(tracks, key=lambda t: tracks[t][0][0])
+    for i, a in enumerate(ids):
+        for b in ids[i + 1:]:
+            fa, ba = out.get(a, (np.zeros(0, int), None))
+            fb, bb = tracks[b]
+            if len(fa) == 0 or fb[0] <= fa[0] or fb[0] > fa[-1] or fa[-1] - fb[0] > max_overlap:
+                continue
+            common, ia, ib = np.intersect1d(fa, fb, return_indices=True)
+            if len(common) and (iou(ba[ia], bb[ib]) > min_iou).all():
+                keep = fa < fb[0]
+                out[a] = (fa[keep], ba[keep])
+    return {t: v for t, v in out.items() if len(v[0])}
 
 
 @dataclass
@@ -364,7 +391,8 @@ class TrackLog:
     has no clean crop at all; it then takes its least-covered crop instead of having no
     appearance, which would leave it a person of its own (chosen with the rest on the first half:
     with 0.5, the stage's earlier value, the whole clip resolved into 57 people, with 1.0 into 32,
-    both with no first-half identity error; ``benchmarks/bench_lab_identity.py``)."""
+    both with no first-half identity error, before handovers were trimmed;
+    ``benchmarks/bench_lab_identity.py``)."""
 
     def __init__(self, every: int = 2, size: tuple[int, int] = (128, 64), max_cover: float = 1.0):
         self.every, self.size = max(1, int(every)), (int(size[0]), int(size[1]))
@@ -407,19 +435,22 @@ class TrackLog:
                 change: float = DEFAULT_CHANGE, clean: float = 0.2, crops_per_tracklet: int = 6,
                 until: int | None = None, split: bool = True, max_gap_s: float = MAX_GAP_S,
                 min_crops: int = DEFAULT_MIN_CROPS, linkage: str = DEFAULT_LINKAGE,
-                histogram=None) -> Identities:
+                histogram=None, handover: bool = True) -> Identities:
         """Split, embed a few crops per tracklet with ``embedder`` (``embed_crops``), link.
 
         ``clean``: crops covered by other boxes above this fraction are used only when a tracklet
         has no cleaner ones; a cut that would leave a piece with fewer than ``min_crops`` clean
         crops is dropped (:func:`recognisable_cuts`). ``until`` ignores frames from there on (to study the first half).
-        ``split=False`` keeps the tracks whole (linking only).
+        ``split=False`` keeps the tracks whole (linking only). ``handover``: trim the tails of
+        tracks handed over to a new track (:func:`trim_handovers`).
         """
         if histogram is None:
             from companion.tracking.reid import ColorHistogramEmbedder
 
             histogram = ColorHistogramEmbedder()
         tracks = self.tracks(until)
+        if handover:
+            tracks = trim_handovers(tracks)
         crops = {t: [c for c in self.crops.get(t, []) if until is None or c[0] < until] for t in tracks}
         cuts = encounter_cuts(tracks, near=near) if split else {t: set() for t in tracks}
         if split:
@@ -506,7 +537,9 @@ def merge_crossings(tracker_events, counter, ident: Identities, *, fps: float = 
     """Step 3's union: ``counter`` holds the crossings of the people's trajectories
     (:func:`recount`); every crossing the tracker's ids made (``tracker_events``, before the
     recount) that none of them explains — same direction, at most ``within_s`` apart, one to
-    one (the tracker's in time order, each taking the nearest free one) — is added under its person's id (:meth:`Identities.person_of`). The
+    one (the tracker's in time order, each taking the nearest free one) — is added under its
+    person's id (:meth:`Identities.person_of`), unless that person already has a crossing in the
+    same direction within ``within_s`` (a duplicate track on one person crossed with them). The
     recount adds what the tracker's swaps lost and never drops what the tracker counted: a track
     unseen for a moment while crossing, then cut off as a piece nobody links, still counts."""
     from companion.lab.count import IN
@@ -521,6 +554,9 @@ def merge_crossings(tracker_events, counter, ident: Identities, *, fps: float = 
             free.remove(min(near, key=lambda i: abs(counter.events[i].cross_frame - e.cross_frame)))
             continue
         e.track_id = int(ident.person_of(e.track_id, e.cross_frame))
+        if any(o.track_id == e.track_id and o.direction == e.direction
+               and abs(o.cross_frame - e.cross_frame) <= tol for o in counter.events + added):
+            continue  # the same person's same crossing, counted twice by two tracks on them
         added.append(e)
     for e in added:
         counter.events.append(e)
