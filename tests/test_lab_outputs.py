@@ -285,3 +285,28 @@ def test_two_runs_at_once_never_mix_or_both_win_silently(video, tmp_path):
         n: [h] for n, h in snap.items() if n != MANIFEST_NAME}  # one run's files, complete
     assert video_info(out / "annotated.mp4").num_frames == 40
     assert json.loads((out / "summary.json").read_text())["frames"] == 40
+
+
+def test_ctrl_c_just_as_the_staging_folder_is_made_leaves_no_folder_behind(tmp_path, monkeypatch):
+    """Ctrl-C delivered the moment the staging folder exists, before the run has named it: the
+    interrupt is held back until the folder is named, so the run still removes it."""
+    import tempfile
+
+    import companion.lab.outputs as outputs
+
+    real = tempfile.mkdtemp
+
+    def mkdtemp(*args, **kwargs):
+        made = real(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGINT)  # Python runs the handler at the next instruction
+        return made
+
+    monkeypatch.setattr(outputs.tempfile, "mkdtemp", mkdtemp)
+    (tmp_path / "out").mkdir()
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            outputs.StagedOutputs(tmp_path / "out", {"summary": "summary.json"}).open()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert [p.name for p in (tmp_path / "out").iterdir()] == []

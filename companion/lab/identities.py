@@ -451,7 +451,7 @@ class TrackLog:
         tracks = self.tracks(until)
         if handover:
             tracks = trim_handovers(tracks)
-        crops = {t: [c for c in self.crops.get(t, []) if until is None or c[0] < until] for t in tracks}
+        crops = {t: [c for c in self.crops.get(t, []) if c[0] <= tracks[t][0][-1]] for t in tracks}
         cuts = encounter_cuts(tracks, near=near) if split else {t: set() for t in tracks}
         if split:
             for t, cs in crops.items():

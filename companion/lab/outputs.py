@@ -153,7 +153,8 @@ class StagedOutputs:
                 if old.is_dir() and not old.is_symlink():
                     shutil.rmtree(old, ignore_errors=True)
             try:
-                self.staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out))
+                with _sigint_deferred():  # Ctrl-C between making the folder and naming it would lose it
+                    self.staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out))
             except OSError as exc:
                 raise PermissionError(f"cannot write to the output folder {out}: "
                                       f"{exc.strerror or exc}; choose a writable --out folder") from None
