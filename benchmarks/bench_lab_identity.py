@@ -20,8 +20,8 @@ matched 33/33 with no extra, 10 distinct for 10 people (8 for 7), returning peop
 id 6/7 (4/5), 1 shared id (0); left 19/19, 9 / 9 (6 / 6), 3/6 (2/5), 3 (3); diagonal 29/30,
 10 / 10 (8 / 8), 5/6 (3/4), 1 (1). Trimming the tracker's handovers (a new track born on a box
 an old one still holds) took the default line from 11 distinct, 5/7 and 1 extra, and the
-diagonal from 11 distinct, to these. Step 3 counts the crossings again on the people's trajectories (plus the
-tracker's own crossings none of those explains); renaming the tracker's events instead gave
+diagonal from 11 distinct, to these. Step 3 counts the crossings again on the people's
+trajectories (plus the tracker's own crossings none of those explains); renaming the tracker's events instead gave
 matched 28/33, 17/19, 27/30 and 11, 5/7, 1; 10, 2/5, 2; 11, 5/6, 1 (the grid chose the same
 parameters under both rules). Before the learned embedding, the crops of half-hidden boxes and
 the whole-clip selection rule: 16, 2/7, 1; 11, 2/5, 1; 13, 3/6, 1.

@@ -187,7 +187,7 @@ def trim_handovers(tracks: dict, *, min_iou: float = 0.5, max_overlap: int = 10)
     ids = sorted(tracks, key=lambda t: tracks[t][0][0])
     for i, a in enumerate(ids):
         for b in ids[i + 1:]:
-            fa, ba = out.get(a, (np.zeros(0, int), None))
+            fa, ba = out[a]
             fb, bb = tracks[b]
             if len(fa) == 0 or fb[0] <= fa[0] or fb[0] > fa[-1] or fa[-1] - fb[0] > max_overlap:
                 continue
