@@ -26,9 +26,19 @@ matched 28/33, 17/19, 27/30 and 11, 5/7, 1; 10, 2/5, 2; 11, 5/6, 1 (the grid cho
 parameters under both rules). Before the learned embedding, the crops of half-hidden boxes and
 the whole-clip selection rule: 16, 2/7, 1; 11, 2/5, 1; 13, 3/6, 1.
 
+Printed for information, not chosen: pieces shorter than 0.5 s (or 1 s) kept out of the
+clustering and attached afterwards (``min_piece_s``, ``identities.attach_short``), the rest as
+chosen: default 33/33, 10 / 10, 7/7, 0 shared (second half 7 / 7, 5/5, 0); left 10 / 9, 3/6, 3;
+diagonal 11 / 10, 5/6, 0 (30 people over the whole clip; 27 with 1 s). Offered to the grid
+(``--offer-min-piece``, 5,184 combinations, 176 tie at 0 first-half errors), the rule takes the
+ImageNet + histogram embedding with pieces < 1 s attached, 23 people: default 8 / 10, 6/7, 3
+shared; left 7 / 9, 3/6, 5; diagonal 8 / 10, 5/6, 3 — the tie-break on the fewest people rewards
+merging once short pieces no longer stand alone, so the option is not offered by default.
+
     python benchmarks/bench_lab_identity.py            # whole clip (a few minutes)
     python benchmarks/bench_lab_identity.py --embedder pretrained
     python benchmarks/bench_lab_identity.py --offline-only --detections /tmp/dets.pkl  # iterate
+    python benchmarks/bench_lab_identity.py --offline-only --jobs 2    # the grid in 2 processes
 
 Exits 1 when the whole-clip targets are missed.
 """
@@ -183,18 +193,53 @@ def halves(events, crossings):
 #: combinations make no first-half error either way.
 OFFLINE_EMBEDDERS = ("histogram", "fused", "learned+histogram")
 OFFLINE_GRID = [dict(embedder=e, linkage=ln, near=n, change=c, min_crops=m, threshold=t, continuity=k,
-                     max_cover=mc)
+                     max_cover=mc, min_piece_s=mp)
                 for e in OFFLINE_EMBEDDERS for ln in ("centroid", "average")
                 for t in (0.1, 0.15, 0.2, 0.25, 0.3, 0.35)
                 for k in (0.0, 0.1) for n in (0.3, 0.5) for c in (0.75, 0.8, 0.85) for m in (0, 2)
-                for mc in (0.5, 1.0)]  # TrackLog(max_cover=): boxes covered that much are not cropped
+                for mc in (0.5, 1.0)  # TrackLog(max_cover=): boxes covered that much are not cropped
+                for mp in (offline.DEFAULT_MIN_PIECE_S,)]
+#: ``--offer-min-piece``: the grid with short pieces kept out of the clustering as a further choice
+#: (``TrackLog.resolve(min_piece_s=)``; 5,184 combinations): the rule then picks the ImageNet +
+#: histogram embedding with pieces < 1 s attached afterwards, which merges most (23 people over the
+#: whole clip) and does worse on every line (see the module docstring), so it is not offered.
+MIN_PIECE_CHOICES = (0.0, 0.5, 1.0)
+
+_GRID_WORK: dict = {}
 
 
-def offline_section(rec_rows, frames, H, embedders=OFFLINE_EMBEDDERS):
+def _grid_key(i: int):
+    """(first-half identity errors, people over the whole clip) of grid entry ``i`` (a worker)."""
+    run, first_errors, grid = _GRID_WORK["run"], _GRID_WORK["first_errors"], _GRID_WORK["grid"]
+    idw = run(grid[i])
+    return first_errors(run(grid[i], until=SPLIT)) + first_errors(idw), idw.num_people
+
+
+def _one_thread():
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def grid_keys(run, first_errors, grid, jobs: int = 1):
+    """:func:`_grid_key` of every grid entry, in ``jobs`` forked processes (each with its own
+    embedding caches); same results in any number of processes."""
+    _GRID_WORK.update(run=run, first_errors=first_errors, grid=grid)
+    from tqdm.auto import tqdm
+
+    bar = dict(total=len(grid), desc="offline grid", leave=False, disable=None)
+    if jobs <= 1:
+        return [_grid_key(i) for i in tqdm(range(len(grid)), **bar)]
+    import multiprocessing as mp
+
+    with mp.get_context("fork").Pool(jobs, initializer=_one_thread) as pool:
+        return list(tqdm(pool.imap(_grid_key, range(len(grid)), chunksize=8), **bar))
+
+
+def offline_section(rec_rows, frames, H, embedders=OFFLINE_EMBEDDERS, jobs: int = 1,
+                    offer_min_piece: bool = False):
     """Section 4: the offline identity stage, chosen on the first half of every by-eye line."""
     import time as _time
-
-    from tqdm.auto import tqdm
 
     t0 = _time.process_time()
     log = offline.TrackLog()
@@ -210,7 +255,8 @@ def offline_section(rec_rows, frames, H, embedders=OFFLINE_EMBEDDERS):
     default = dict(embedder=offline.DEFAULT_EMBEDDER, near=offline.DEFAULT_NEAR,
                    change=offline.DEFAULT_CHANGE, min_crops=offline.DEFAULT_MIN_CROPS,
                    threshold=offline.DEFAULT_THRESHOLD, continuity=offline.DEFAULT_CONTINUITY,
-                   linkage=offline.DEFAULT_LINKAGE, max_cover=log.max_cover)
+                   linkage=offline.DEFAULT_LINKAGE, max_cover=log.max_cover,
+                   min_piece_s=offline.DEFAULT_MIN_PIECE_S)
     fresh = make_embedder(default["embedder"])
     ident = log.resolve(fresh, **{k: v for k, v in default.items() if k not in ("embedder", "max_cover")})
     t_resolve = _time.process_time() - t0
@@ -222,6 +268,8 @@ def offline_section(rec_rows, frames, H, embedders=OFFLINE_EMBEDDERS):
     embs = {name: _CropCache(make_embedder(name)) for name in embedders}
     hist = _CropCache(make_embedder("histogram"))  # the appearance cuts' histograms, computed once
     grid = [p for p in OFFLINE_GRID if p["embedder"] in embedders]
+    if offer_min_piece:
+        grid = [dict(p, min_piece_s=mp) for p in grid for mp in MIN_PIECE_CHOICES]
     grid += [dict(p, embedder=e) for e in embedders if e not in OFFLINE_EMBEDDERS
              for p in OFFLINE_GRID if p["embedder"] == OFFLINE_EMBEDDERS[0]]
     ev_first = {name: tracker_events(rec_rows, line, H, until=SPLIT) for name, (line, _) in LINES.items()}
@@ -235,10 +283,7 @@ def offline_section(rec_rows, frames, H, embedders=OFFLINE_EMBEDDERS):
         return sum(id_errors(score_identities([e for e in person_events(ident, LINES[n][0], H, ev_first[n], until=SPLIT)
                                                if e["cross_frame"] < SPLIT], ref_first[n])) for n in LINES)
 
-    keys = []
-    for p in tqdm(grid, desc="offline grid", leave=False, disable=None):
-        idw = run(p)
-        keys.append((first_errors(run(p, until=SPLIT)) + first_errors(idw), idw.num_people))
+    keys = grid_keys(run, first_errors, grid, jobs)
     best = min(range(len(grid)), key=lambda i: keys[i])  # the first (grid order) of the smallest key
     chosen, (err, people) = grid[best], keys[best]
     tied = sum(k[0] == err for k in keys)
@@ -271,6 +316,16 @@ def offline_section(rec_rows, frames, H, embedders=OFFLINE_EMBEDDERS):
         idt = run(dict(chosen, threshold=t))
         print(f"  threshold {t:.2f}: {score_identities(person_events(idt, line, H, ev), crossings).row()} "
               f"({idt.num_people} people over the whole clip)")
+    print("\nfor information only (not used for choosing): pieces shorter than min_piece_s kept out of "
+          "the clustering and attached afterwards (identities.attach_short), the rest as chosen")
+    for mp in MIN_PIECE_CHOICES:
+        if mp == chosen["min_piece_s"]:
+            continue
+        idm = run(dict(chosen, min_piece_s=mp))
+        print(f"  min_piece_s {mp}: {idm.num_people} people over the whole clip")
+        for name, (line, crossings) in LINES.items():
+            w, sec = halves(person_events(idm, line, H, tracker_events(rec_rows, line, H)), crossings)
+            print(f"    {name}: whole clip {w.row()}; second half {sec.row()}")
     return out, idw
 
 
@@ -314,6 +369,9 @@ def main(argv=None) -> int:
     ap.add_argument("--offline-embedders", default=",".join(OFFLINE_EMBEDDERS), metavar="NAMES",
                     help="embeddings the offline stage's grid may choose (make_embedder names, comma-"
                          f"separated; default {','.join(OFFLINE_EMBEDDERS)}; 'learned' is h-reid's)")
+    ap.add_argument("--jobs", type=int, default=1, help="processes for the offline grid (same results)")
+    ap.add_argument("--offer-min-piece", action="store_true",
+                    help="let the offline grid also choose min_piece_s (MIN_PIECE_CHOICES; 3x the grid)")
     ap.add_argument("--offline-only", action="store_true",
                     help="only section 4 (the offline identity stage, the lab's default) and the targets")
     args = ap.parse_args(argv)
@@ -395,7 +453,8 @@ def main(argv=None) -> int:
 
 def _offline_and_gallery(args, rows, frames, H, path, det_name) -> int:
     """Section 4, the gallery of the crossings under its identities (``--gallery``), the targets."""
-    scores, ident = offline_section(rows, frames, H, args.offline_embedders.split(","))
+    scores, ident = offline_section(rows, frames, H, args.offline_embedders.split(","), args.jobs,
+                                    args.offer_min_piece)
     if args.gallery:  # the crossings under the lab's default (offline) identities
         import cv2
 

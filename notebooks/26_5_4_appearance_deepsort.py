@@ -400,12 +400,13 @@ if real_crops is not None:
 # same detections, choices on the first half of the clip) online re-identification gives 15
 # distinct ids for the 10 people (16 with the fused embedding or the histogram). The lab's offline
 # identity stage now links its pieces of track on this learned embedding *beside* the colour
-# histogram (`make_embedder("learned+histogram")`, similarities weighted 0.3 / 0.7): 11 distinct
-# ids for the 10 people on the default line and 5 of 7 returning
+# histogram (`make_embedder("learned+histogram")`, similarities weighted 0.3 / 0.7): 10 distinct
+# ids for the 10 people on the default line and 6 of 7 returning
 # people keeping one id, where the ImageNet features beside the histogram gave 16 and 2 of 7 —
-# together with a crop for every half-hidden box, chosen on the first half. What is left (a couple
-# walking side by side whose ids the tracker swaps, short pieces inside encounters) is listed in
-# the README's known gaps.
+# together with a crop for every half-hidden box and the trimming of the tracker's handovers,
+# chosen on the first half. What is left (a couple walking side by side whose ids the tracker
+# swaps, the man in the dark jacket taking the blonde woman's id at his last crossing: the
+# histogram's share cannot tell two dark coats apart) is listed in the README's known gaps.
 
 # %% [markdown]
 # ## 8. Learning an embedding from the clip itself, without labels

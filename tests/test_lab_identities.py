@@ -265,3 +265,47 @@ def test_two_tracks_on_one_person_crossing_together_count_once():
     counter = LineCounter((112.0, 0.0, 112.0, 120.0))
     merge_crossings([CrossingEvent(31, 0, "in", 30, 0.5), CrossingEvent(35, 1, "in", 34, 0.5)], counter, ident)
     assert (counter.in_count, counter.distinct) == (2, 2)
+
+
+def _with_feature(tracklet, v):
+    tracklet.feature = np.asarray(v, float) / np.linalg.norm(v)
+    return tracklet
+
+
+@pytest.mark.parametrize("linkage", ["centroid", "average"])
+def test_a_two_frame_sliver_cannot_keep_one_persons_pieces_apart(linkage):
+    """Person A: track 0 (frames 0-19), handed over to track 1 (20-39), back as track 2 (60-79).
+    Track 0 lingers for two frames (20-21) beside track 1: a sliver that coexists with track 1
+    and looks most like A's return. Clustered with the rest, the sliver links to the return first,
+    and its cannot-link with track 1 then keeps A in two people. Kept out of the clustering
+    (``min_frames``), A is one person and the sliver, which cannot be A at frames 20-21, is
+    attached to nobody it coexists with."""
+    v_return, v_first = np.array([1.0, 0.0, 0.0]), np.array([0.95, np.sqrt(1 - 0.95 ** 2), 0.0])
+    a1 = _with_feature(_tracklet(0, range(0, 20), 20, 60, None), v_first)
+    a2 = _with_feature(_tracklet(1, range(20, 40), 62, 100, None), v_first)
+    sliver = _with_feature(_tracklet(0, range(20, 22), 60, 62, None), v_return)
+    a3 = _with_feature(_tracklet(2, range(60, 80), 110, 150, None), v_return)
+    pieces = [a1, a2, sliver, a3]
+    plain = link_tracklets(pieces, threshold=0.2, linkage=linkage)
+    assert plain[2] == plain[3] and plain[1] != plain[3]          # A split in two
+    labels = link_tracklets(pieces, threshold=0.2, linkage=linkage, min_frames=5)
+    assert labels[0] == labels[1] == labels[3] != labels[2]
+    assert labels.tolist() == [0, 0, 1, 0]                        # numbered by first member
+
+
+def test_a_short_piece_joins_the_most_similar_compatible_person_whatever_the_distance():
+    from companion.lab.identities import attach_short
+
+    red = _tracklet(0, range(0, 20), 20, 60, "red")
+    green = _tracklet(1, range(0, 20), 200, 240, "green")
+    near_red = _with_feature(_tracklet(2, range(22, 25), 62, 66, None), [0.2, 0.9, 0.2])  # green-ish
+    far = _tracklet(3, range(22, 25), 700, 704, "green")          # nobody could walk there
+    blind = _tracklet(4, range(30, 33), 70, 74, None)             # no appearance at all
+    labels = attach_short([red, green, near_red, far, blind], np.array([0, 1, -1, -1, -1]))
+    # near_red looks green (cosine distance to green 0.005) but green is 176 px away after
+    # 3 frames: unwalkable, so it joins red, although its distance to red (0.62) is far
+    # above any linking threshold
+    assert labels[2] == labels[0] != labels[1]
+    assert labels[3] not in labels[[0, 1, 2]].tolist()           # unwalkable for everyone
+    assert labels[4] not in labels[[0, 1, 2, 3]].tolist()        # no feature: a person of its own
+    assert labels.tolist() == [0, 1, 0, 2, 3]

@@ -25,6 +25,15 @@ one problem — which pieces of track belong to one person — solved in three s
    (centroid linkage: 1 - cosine similarity of the clusters' mean features; average linkage is
    the alternative), down to ``threshold``; consecutive pieces of one track may get
    ``continuity`` off their distance (trusting the tracker unless appearance says otherwise).
+   Optionally (``min_piece_s``, off by default) pieces shorter than that stay out of the
+   clustering and then join the most similar person they are compatible with
+   (:func:`attach_short`): a two-frame sliver that coexists with a person's own track can no
+   longer carry that cannot-link into the cluster of their other pieces. On the street clip it
+   gives the default line every target (10 distinct, 7/7 returning people keeping one id, no
+   shared id), the diagonal 11 distinct, 5/6, 0 shared and the left line 10, 3/6, 3 — but offered
+   to the first-half grid of ``benchmarks/bench_lab_identity.py`` (``--offer-min-piece``), the
+   grid's rule picks a combination that merges more (23 people) and is worse on every line, so the
+   rule does not choose it and it is not the default.
 3. **Recount** (:func:`recount`): the crossings are counted again on each *person's* trajectory —
    their tracklets joined in time — with the same counter (hysteresis, dead-band). Merely renaming
    the tracker's events would keep the tracker's mistakes: when two people swap ids while one of
@@ -68,6 +77,7 @@ DEFAULT_CHANGE = 0.75
 DEFAULT_MIN_CROPS = 0
 DEFAULT_EMBEDDER = "learned+histogram"
 DEFAULT_LINKAGE = "centroid"
+DEFAULT_MIN_PIECE_S = 0.0
 #: a track unseen for longer than this is cut (step 1), and a person's pieces further apart than
 #: this are counted as separate stretches (step 3)
 MAX_GAP_S = 1.0
@@ -263,7 +273,7 @@ def _compatible(members: list[Tracklet], fps: float, speed: float, slack: float)
 
 def link_tracklets(tracklets: list[Tracklet], *, threshold: float = DEFAULT_THRESHOLD,
                    continuity: float = DEFAULT_CONTINUITY, fps: float = 10.0, speed: float = 0.25,
-                   slack: float = 0.5, linkage: str = DEFAULT_LINKAGE) -> np.ndarray:
+                   slack: float = 0.5, linkage: str = DEFAULT_LINKAGE, min_frames: int = 0) -> np.ndarray:
     """Constrained agglomerative clustering (see the module docstring): one label per tracklet.
 
     ``linkage``: ``"centroid"`` — the distance of two clusters is 1 - cosine similarity of the
@@ -271,12 +281,24 @@ def link_tracklets(tracklets: list[Tracklet], *, threshold: float = DEFAULT_THRE
     drift away as the cluster grows); ``"average"`` — the mean distance over all pairs of members.
     Consecutive pieces of one track in the two clusters take ``continuity`` off. Tracklets without
     a feature join only through ``continuity`` (their distance is taken as 1).
+
+    ``min_frames``: pieces with fewer frames take no part in the clustering; afterwards each joins
+    the person it is most similar to among those it is compatible with (:func:`attach_short`).
     """
     if linkage not in ("centroid", "average"):
         raise ValueError(f"linkage must be 'centroid' or 'average', got {linkage!r}")
     n = len(tracklets)
     if n == 0:  # nobody was tracked: no one to link
         return np.zeros(0, int)
+    if min_frames > 1:
+        short = np.array([len(t.frames) < min_frames for t in tracklets], bool)
+        if short.any():
+            labels = np.full(n, -1, np.int64)
+            long_ = np.flatnonzero(~short)
+            labels[long_] = link_tracklets([tracklets[i] for i in long_], threshold=threshold,
+                                           continuity=continuity, fps=fps, speed=speed, slack=slack,
+                                           linkage=linkage)
+            return attach_short(tracklets, labels, fps=fps, speed=speed, slack=slack)
     has = np.array([t.feature is not None for t in tracklets], bool)
     dim = next((len(t.feature) for t in tracklets if t.feature is not None), 1)
     S = np.zeros((n, dim))  # per cluster: sum of member features
@@ -337,6 +359,41 @@ def link_tracklets(tracklets: list[Tracklet], *, threshold: float = DEFAULT_THRE
     for k, members in enumerate(sorted(clusters.values(), key=min)):
         labels[members] = k
     return labels
+
+
+def attach_short(tracklets: list[Tracklet], labels: np.ndarray, *, fps: float = 10.0,
+                 speed: float = 0.25, slack: float = 0.5) -> np.ndarray:
+    """Give every unlabelled piece (``labels`` < 0: the short ones) a person, longest first: the
+    person whose mean feature it is most similar to among those it is compatible with (no piece of
+    theirs coexists with it, every step stays walkable), whatever the similarity — a piece shorter
+    than ``min_frames`` is not taken for a person of its own — else a new person (no feature, or
+    no compatible person). Kept out of the clustering, such pieces (a tracker's two-frame tail
+    beside the new track that took over, a sliver between two encounter cuts) cannot carry their
+    cannot-link constraints into a cluster and keep one person's pieces apart. Labels renumbered
+    in order of first member."""
+    labels = np.asarray(labels, np.int64).copy()
+    nxt = int(labels.max()) + 1 if (labels >= 0).any() else 0
+    todo = sorted(np.flatnonzero(labels < 0).tolist(), key=lambda i: (-len(tracklets[i].frames), i))
+    for i in todo:
+        t, best = tracklets[i], None
+        if t.feature is not None:
+            for lab in np.unique(labels[labels >= 0]).tolist():
+                members = [tracklets[j] for j in np.flatnonzero(labels == lab)]
+                feats = [m.feature for m in members if m.feature is not None]
+                if not feats:
+                    continue
+                c = np.sum(feats, 0)
+                d = 1.0 - float(c @ t.feature) / max(float(np.linalg.norm(c)), 1e-12)
+                if (best is None or d < best[0]) and _compatible(members + [t], fps, speed, slack):
+                    best = (d, lab)
+        if best is None:
+            labels[i], nxt = nxt, nxt + 1
+        else:
+            labels[i] = best[1]
+    first: dict[int, int] = {}
+    for lab in labels.tolist():
+        first.setdefault(lab, len(first))
+    return np.array([first[lab] for lab in labels.tolist()], np.int64)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -435,14 +492,17 @@ class TrackLog:
                 change: float = DEFAULT_CHANGE, clean: float = 0.2, crops_per_tracklet: int = 6,
                 until: int | None = None, split: bool = True, max_gap_s: float = MAX_GAP_S,
                 min_crops: int = DEFAULT_MIN_CROPS, linkage: str = DEFAULT_LINKAGE,
-                histogram=None, handover: bool = True) -> Identities:
+                histogram=None, handover: bool = True,
+                min_piece_s: float = DEFAULT_MIN_PIECE_S) -> Identities:
         """Split, embed a few crops per tracklet with ``embedder`` (``embed_crops``), link.
 
         ``clean``: crops covered by other boxes above this fraction are used only when a tracklet
         has no cleaner ones; a cut that would leave a piece with fewer than ``min_crops`` clean
         crops is dropped (:func:`recognisable_cuts`). ``until`` ignores frames from there on (to study the first half).
         ``split=False`` keeps the tracks whole (linking only). ``handover``: trim the tails of
-        tracks handed over to a new track (:func:`trim_handovers`).
+        tracks handed over to a new track (:func:`trim_handovers`). ``min_piece_s``:
+        pieces shorter than this are kept out of the clustering and then join the most similar
+        person they are compatible with (``link_tracklets(min_frames=)``, :func:`attach_short`).
         """
         if histogram is None:
             from companion.tracking.reid import ColorHistogramEmbedder
@@ -479,7 +539,7 @@ class TrackLog:
                 v = E[owner == k].mean(0)
                 tracklets[k].feature = v / max(np.linalg.norm(v), 1e-12)
         labels = link_tracklets(tracklets, threshold=threshold, continuity=continuity, fps=fps,
-                                linkage=linkage)
+                                linkage=linkage, min_frames=int(round(min_piece_s * fps)))
         return Identities(tracklets, labels, cuts)
 
 
