@@ -193,12 +193,11 @@ def halves(events, crossings):
 #: combinations make no first-half error either way.
 OFFLINE_EMBEDDERS = ("histogram", "fused", "learned+histogram")
 OFFLINE_GRID = [dict(embedder=e, linkage=ln, near=n, change=c, min_crops=m, threshold=t, continuity=k,
-                     max_cover=mc, min_piece_s=mp)
+                     max_cover=mc, min_piece_s=offline.DEFAULT_MIN_PIECE_S)
                 for e in OFFLINE_EMBEDDERS for ln in ("centroid", "average")
                 for t in (0.1, 0.15, 0.2, 0.25, 0.3, 0.35)
                 for k in (0.0, 0.1) for n in (0.3, 0.5) for c in (0.75, 0.8, 0.85) for m in (0, 2)
-                for mc in (0.5, 1.0)  # TrackLog(max_cover=): boxes covered that much are not cropped
-                for mp in (offline.DEFAULT_MIN_PIECE_S,)]
+                for mc in (0.5, 1.0)]  # TrackLog(max_cover=): boxes covered that much are not cropped
 #: ``--offer-min-piece``: the grid with short pieces kept out of the clustering as a further choice
 #: (``TrackLog.resolve(min_piece_s=)``; 5,184 combinations): the rule then picks the ImageNet +
 #: histogram embedding with pieces < 1 s attached afterwards, which merges most (23 people over the
@@ -318,13 +317,14 @@ def offline_section(rec_rows, frames, H, embedders=OFFLINE_EMBEDDERS, jobs: int 
               f"({idt.num_people} people over the whole clip)")
     print("\nfor information only (not used for choosing): pieces shorter than min_piece_s kept out of "
           "the clustering and attached afterwards (identities.attach_short), the rest as chosen")
+    ev_all = {name: tracker_events(rec_rows, line, H) for name, (line, _) in LINES.items()}
     for mp in MIN_PIECE_CHOICES:
         if mp == chosen["min_piece_s"]:
             continue
         idm = run(dict(chosen, min_piece_s=mp))
         print(f"  min_piece_s {mp}: {idm.num_people} people over the whole clip")
         for name, (line, crossings) in LINES.items():
-            w, sec = halves(person_events(idm, line, H, tracker_events(rec_rows, line, H)), crossings)
+            w, sec = halves(person_events(idm, line, H, ev_all[name]), crossings)
             print(f"    {name}: whole clip {w.row()}; second half {sec.row()}")
     return out, idw
 

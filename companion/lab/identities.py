@@ -367,10 +367,10 @@ def attach_short(tracklets: list[Tracklet], labels: np.ndarray, *, fps: float = 
     person whose mean feature it is most similar to among those it is compatible with (no piece of
     theirs coexists with it, every step stays walkable), whatever the similarity — a piece shorter
     than ``min_frames`` is not taken for a person of its own — else a new person (no feature, or
-    no compatible person), whom the shorter pieces after it may then join like any other. Kept out of the clustering, such pieces (a tracker's two-frame tail
-    beside the new track that took over, a sliver between two encounter cuts) cannot carry their
-    cannot-link constraints into a cluster and keep one person's pieces apart. Labels renumbered
-    in order of first member."""
+    no compatible person), whom the shorter pieces after it may then join like any other. Kept
+    out of the clustering, such pieces (a tracker's two-frame tail beside the new track that took
+    over, a sliver between two encounter cuts) cannot carry their cannot-link constraints into a
+    cluster and keep one person's pieces apart. Labels renumbered in order of first member."""
     labels = np.asarray(labels, np.int64).copy()
     nxt = int(labels.max()) + 1 if (labels >= 0).any() else 0
     todo = sorted(np.flatnonzero(labels < 0).tolist(), key=lambda i: (-len(tracklets[i].frames), i))
