@@ -59,9 +59,10 @@ def test_json_summary_and_outputs(small_video, tmp_path, capsys):
 def test_human_output_prints_counts_and_convention(small_video, tmp_path, capsys):
     path, _, _ = small_video
     rc = cli.main(["--video", str(path), "--out", str(tmp_path), "--max-frames", "40", "--detector", "bgsub",
-                   "--tracker", "trackers-bytetrack", "--no-video"])
+                   "--tracker", "trackers-bytetrack", "--no-video", "--every", "2"])
     text = capsys.readouterr().out
     assert rc == 0
+    assert "40 frames (1 in 2 looked at: 20) at" in text
     assert "'in' = anchor (foot point) crosses from the left to the right" in text
     assert "in: " in text and "distinct people who crossed" in text
     assert not (tmp_path / "annotated.mp4").exists()
@@ -71,6 +72,7 @@ def test_human_output_prints_counts_and_convention(small_video, tmp_path, capsys
     (["--line", "10", "10", "10", "10"], "zero length"),
     (["--line", "-50", "-50", "-10", "-60"], "entirely outside"),
     (["--line", "500", "0", "600", "100"], "entirely outside"),
+    (["--every", "0"], "--every must be >= 1"),
 ])
 def test_bad_lines(small_video, tmp_path, capsys, args, message):
     path, _, _ = small_video

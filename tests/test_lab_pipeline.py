@@ -144,3 +144,38 @@ def test_video_shows_the_final_ids_and_counts(tmp_path, monkeypatch):
     assert all(ids == sorted(mot.get(i, [])) for i, ids, _ in drawn)
     assert drawn[-1][2] == (res.in_count, res.out_count, res.distinct)
     assert (tmp_path / "out" / "annotated.mp4").stat().st_size > 0
+
+
+def test_every_kth_frame_is_the_subsampled_clip_in_the_videos_frame_numbers(tmp_path):
+    """``every=k`` is exactly the pipeline on frames 0, k, 2k, ... at fps / k, with the outputs in
+    the video's own frame numbers: crossings at k x the subsampled clip's frames (same seconds),
+    MOT rows on frames 1, k + 1, ... and the summary saying how many frames were looked at."""
+    scene, line = make_scene("crossings", 0)
+    kw = dict(line=line, detector="bgsub", progress=False)
+    sub = run_lab(np.ascontiguousarray(scene.frames[::2]), fps=scene.fps / 2, write_files=False, **kw)
+    res = run_lab(scene.frames, fps=scene.fps, every=2, out_dir=tmp_path, **kw)
+    assert res.in_count + res.out_count >= 3  # there is something to compare
+    want = [dict(e.as_row(), frame=2 * e.frame, cross_frame=2 * e.cross_frame) for e in sub.counter.events]
+    assert [e.as_row() for e in res.counter.events] == want
+    assert res.mot_rows == [((r[0] - 1) * 2 + 1, *r[1:]) for r in sub.mot_rows]
+    assert {r[0] % 2 for r in res.mot_rows} == {1}
+    T = len(scene.frames)
+    s = res.summary
+    assert (s["frames"], s["frames_processed"], s["every"]) == (T, (T + 1) // 2, 2)
+    assert s["input_signals"]["frames"] == (T + 1) // 2
+    from companion.io import video_info
+
+    info = video_info(tmp_path / "annotated.mp4")  # the frames looked at, at fps / 2
+    assert info.num_frames == (T + 1) // 2 and abs(info.fps - scene.fps / 2) < 0.01
+    csv_frames = [int(r.split(",")[0]) for r in (tmp_path / "crossings.csv").read_text().splitlines()[1:]]
+    assert csv_frames == [e["frame"] for e in want]
+    one = run_lab(scene.frames[:50], fps=scene.fps, every=1, write_files=False, **kw)
+    assert (one.summary["frames"], one.summary["frames_processed"]) == (50, 50)
+    capped = run_lab(scene.frames, fps=scene.fps, every=3, max_frames=50, write_files=False, **kw)
+    assert (capped.summary["frames"], capped.summary["frames_processed"]) == (50, 17)
+
+
+@pytest.mark.parametrize("every", [0, -2, 1.5, "2", True])
+def test_every_must_be_a_positive_int(every):
+    with pytest.raises(ValueError, match="every must be an int >= 1"):
+        run_lab(np.zeros((3, 32, 32, 3), np.uint8), every=every, write_files=False, progress=False)

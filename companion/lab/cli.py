@@ -46,6 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="hysteresis: frames a track must stay on the new side (default 3)")
     p.add_argument("--max-frames", type=int, default=None, metavar="N",
                    help="stop after N frames (default: the whole video)")
+    p.add_argument("--every", type=int, default=1, metavar="K",
+                   help="look at every K-th frame only (default 1: all): about K times faster, "
+                        "fewer people kept under one id; frame numbers in the outputs stay the "
+                        "video's (benchmarks/bench_lab_ssd.py measures the trade-off)")
     p.add_argument("--no-video", action="store_true", help="skip the annotated video")
     p.add_argument("--online-ids", action="store_true",
                    help="skip the offline identity stage (cut tracks at encounters, link the "
@@ -181,6 +185,9 @@ def _main(args, state: dict) -> int:
     try:
         if args.min_frames < 1:
             raise ValueError(f"--min-frames must be >= 1, got {args.min_frames}")
+        if args.every < 1:
+            raise ValueError(f"--every must be >= 1 (1 = every frame, 2 = every other frame), "
+                             f"got {args.every}")
         if not args.out.strip():
             raise ValueError('--out is empty; give an output folder, e.g. --out outputs/lab '
                              '(an empty --out would write into the current folder)')
@@ -226,7 +233,7 @@ def _main(args, state: dict) -> int:
             result = run_lab(video, line=line, detector=args.detector, tracker=args.tracker,
                              out_dir=out, min_frames=args.min_frames, max_frames=args.max_frames,
                              write_video=not args.no_video, progress=True, source_label=source,
-                             identities=not args.online_ids)
+                             identities=not args.online_ids, every=args.every)
             summary = result.summary
             if scene is not None:
                 summary["video"] = str(out.final["synthetic"])
@@ -244,7 +251,9 @@ def _main(args, state: dict) -> int:
         print(json.dumps({k: v for k, v in summary.items() if k != "crossings"}, indent=2))
         return 0
     print(f"[lab] {summary['direction_convention']}")
-    print(f"[lab] {summary['frames']} frames at {summary['fps']} frames/s "
+    looked = (f" (1 in {summary['every']} looked at: {summary['frames_processed']})"
+              if summary.get("every", 1) > 1 else "")
+    print(f"[lab] {summary['frames']} frames{looked} at {summary['fps']} frames/s "
           f"({summary['detector']} + {summary['tracker']})")
     if "ground_truth" in summary:
         g = summary["ground_truth"]

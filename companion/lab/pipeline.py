@@ -42,6 +42,14 @@ Links between the stages keep one id per person through the moments trackers get
   reachable at walking speed, not at the picture's border), so a person lost for a few frames
   stays one person, and a line crossed while hidden is counted when they reappear.
 
+``every=k`` looks at every k-th frame only (26.1's temporal subsampling, applied to the lab:
+the question "space or time, where do I spend compute?" asked of a tracker): the detector runs
+k times less often and the tracker, the counter and the identity stage see a clip of
+``fps / k`` frames/s. Everything written keeps the video's own frame numbers and seconds (MOT
+rows and crossings fall on frames 0, k, 2k, ...); the annotated video holds the frames looked at,
+played at ``fps / k``. ``benchmarks/bench_lab_ssd.py`` measures what it buys and what it costs
+on the street clip.
+
 The input video is only ever opened for reading, and every output path is checked against it
 before anything is written. The files of one run appear together and complete, or not at all
 (:mod:`companion.lab.outputs`: a staging folder moved into place at the end, a lock against a
@@ -456,7 +464,7 @@ def run_lab(video, *, line=None, detector: str | object = DEFAULT_DETECTOR,
             max_frames: int | None = None, write_video: bool = True, write_files: bool = True,
             progress: bool = True, source_label: str = "video", fps: float | None = None,
             hint_boxes: bool = True, stitch: bool = True, reidentify: bool | object = True,
-            dead_band: float | None = None, identities: bool = True) -> LabResult:
+            dead_band: float | None = None, identities: bool = True, every: int = 1) -> LabResult:
     """Run the whole pipeline and write the outputs; see the module docstring.
 
     ``video`` is a video file path, or frames in memory: a ``(T, H, W, 3)`` uint8 RGB array
@@ -469,6 +477,8 @@ def run_lab(video, *, line=None, detector: str | object = DEFAULT_DETECTOR,
     :data:`~companion.lab.count.DEFAULT_DEAD_BAND` of the frame height; 0 turns it off).
     ``identities`` runs the offline identity stage (:mod:`companion.lab.identities`) after the
     last frame; it replaces the online re-identification when ``reidentify`` is left at True.
+    ``every=k`` processes frames 0, k, 2k, ... only (see the module docstring); ``max_frames``
+    counts the video's frames.
 
     The files appear together and complete, or not at all (:mod:`companion.lab.outputs`): they
     are written into a staging folder inside ``out_dir`` and moved into place at the end, with
@@ -488,20 +498,23 @@ def run_lab(video, *, line=None, detector: str | object = DEFAULT_DETECTOR,
                               write_video=write_video, progress=progress,
                               source_label=source_label, fps=fps, hint_boxes=hint_boxes,
                               stitch=stitch, reidentify=reidentify, dead_band=dead_band,
-                              identities=identities)
+                              identities=identities, every=every)
             result.outputs = outputs.commit()
         return result
     return _run_lab(video, line=line, detector=detector, tracker=tracker, outputs=outputs,
                     min_frames=min_frames, max_frames=max_frames, write_video=write_video,
                     progress=progress, source_label=source_label, fps=fps,
                     hint_boxes=hint_boxes, stitch=stitch, reidentify=reidentify, dead_band=dead_band,
-                    identities=identities)
+                    identities=identities, every=every)
 
 
 def _run_lab(video, *, line, detector, tracker, outputs: StagedOutputs | None, min_frames,
              max_frames, write_video, progress, source_label, fps, hint_boxes, stitch, reidentify,
-             dead_band, identities=False) -> LabResult:
+             dead_band, identities=False, every=1) -> LabResult:
     write_files = outputs is not None
+    if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
+        raise ValueError(f"every must be an int >= 1 (look at every k-th frame), got {every!r}")
+    every = int(every)
     from companion.io import iter_frames, video_info
 
     if isinstance(video, np.ndarray):
@@ -514,7 +527,7 @@ def _run_lab(video, *, line, detector, tracker, outputs: StagedOutputs | None, m
         video_path = None
 
         def frame_source(stop):
-            return iter(arr[:stop])
+            return iter(arr[:stop:every])
 
         def sample(k=24):
             idx = np.unique(np.linspace(0, num_frames - 1, min(k, num_frames)).round().astype(int))
@@ -530,7 +543,7 @@ def _run_lab(video, *, line, detector, tracker, outputs: StagedOutputs | None, m
         video_path = video
 
         def frame_source(stop):
-            return iter_frames(video, stop=stop)
+            return iter_frames(video, stop=stop, step=every)
 
         def sample(k=24):
             return _sample_frames(video, num_frames, k)
@@ -545,7 +558,9 @@ def _run_lab(video, *, line, detector, tracker, outputs: StagedOutputs | None, m
     if write_files and write_video and "video" not in paths:
         raise ValueError("the open StagedOutputs has no 'video' output; open it with "
                          "output_names(write_video=True) or pass write_video=False")
-    n_total = num_frames if max_frames is None else min(num_frames, int(max_frames))
+    stop = num_frames if max_frames is None else min(num_frames, int(max_frames))
+    n_total = len(range(0, stop, every))  # frames looked at
+    fps_run = fps_video / every  # the frame rate the tracker, counter and identities see
 
     t_start = time.perf_counter()
     det = make_detector(detector) if isinstance(detector, str) else detector
@@ -553,12 +568,12 @@ def _run_lab(video, *, line, detector, tracker, outputs: StagedOutputs | None, m
         det.reset()
     if hasattr(det, "prime"):
         det.prime(sample())
-    trk = make_tracker(tracker, fps=fps_video) if isinstance(tracker, str) else tracker
+    trk = make_tracker(tracker, fps=fps_run) if isinstance(tracker, str) else tracker
     if not isinstance(trk, _Tracker):
         trk = _Tracker(getattr(trk, "name", type(trk).__name__), trk, type(trk).__module__)
     use_hints = (bool(hint_boxes) and bool(getattr(det, "uses_hints", False))
                  and trk.predicted_boxes() is not None)
-    stitcher = TrackStitcher(fps_video, (W, H)) if stitch else None
+    stitcher = TrackStitcher(fps_run, (W, H)) if stitch else None
     reid = None
     log = None
     if identities:
@@ -570,7 +585,7 @@ def _run_lab(video, *, line, detector, tracker, outputs: StagedOutputs | None, m
     if reidentify is True:
         from companion.lab.reidentify import ReIdentifier
 
-        reid = ReIdentifier(fps=fps_video)
+        reid = ReIdentifier(fps=fps_run)
     elif reidentify:
         reid = reidentify
         reid.reset()
@@ -579,7 +594,7 @@ def _run_lab(video, *, line, detector, tracker, outputs: StagedOutputs | None, m
     counter = LineCounter(line, min_frames=min_frames, dead_band=dead_band)
     from companion.lab.quality import InputMonitor
 
-    monitor = InputMonitor(fps_video, static_background=hasattr(det, "prime"),
+    monitor = InputMonitor(fps_run, static_background=hasattr(det, "prime"),
                            detector=getattr(det, "name", type(det).__name__))
     annot = Annotator(line)
     writer = None
@@ -587,13 +602,13 @@ def _run_lab(video, *, line, detector, tracker, outputs: StagedOutputs | None, m
     if write_files and write_video:
         if log is None:
             with outputs.writing("video"):
-                writer = outputs.guard(_VideoWriter(paths["video"], fps_video, W, H), "video")
+                writer = outputs.guard(_VideoWriter(paths["video"], fps_run, W, H), "video")
         else:
             drawn = []
 
     mot_rows: list[tuple] = []
     timeline = []  # (frame, in, out, distinct)
-    frames: Iterator[np.ndarray] = frame_source(n_total)
+    frames: Iterator[np.ndarray] = frame_source(stop)
     if progress:
         from tqdm.auto import tqdm
 
@@ -619,7 +634,7 @@ def _run_lab(video, *, line, detector, tracker, outputs: StagedOutputs | None, m
                     counter.relabel(provisional, person)
             if log is not None:
                 log.update(i, frame, tracked.tracker_id, tracked.xyxy)
-            events = counter.update(tracked, i, time_s=i / fps_video)
+            events = counter.update(tracked, i, time_s=i / fps_run)
             ids = tracked.tracker_id
             monitor.update(i, frame, ids)
             conf = tracked.confidence if tracked.confidence is not None else np.ones(len(tracked))
@@ -653,7 +668,7 @@ def _run_lab(video, *, line, detector, tracker, outputs: StagedOutputs | None, m
         from companion.lab.identities import resolve_run
 
         t_ident = time.process_time()
-        ident = resolve_run(log, counter, fps=fps_video)
+        ident = resolve_run(log, counter, fps=fps_run)
         mot_rows = [(r[0], ident.person_of(r[1] - 1, r[0] - 1) + 1, *r[2:]) for r in mot_rows]
         timeline = [(f, sum(e.frame <= f and e.direction == "in" for e in counter.events),
                      sum(e.frame <= f and e.direction == "out" for e in counter.events),
@@ -661,13 +676,21 @@ def _run_lab(video, *, line, detector, tracker, outputs: StagedOutputs | None, m
                     for f, _, _, _ in timeline]
         t_ident = time.process_time() - t_ident
         if drawn is not None:
-            _draw_video_afterwards(frame_source(n), drawn, ident, timeline, line, outputs,
-                                   fps_video, W, H, progress)
+            _draw_video_afterwards(frame_source(n * every), drawn, ident, timeline, line, outputs,
+                                   fps_run, W, H, progress)
         elapsed = time.perf_counter() - t_start
 
+    if every > 1:  # back to the video's own frame numbers (see the module docstring)
+        for e in counter.events:
+            e.frame, e.cross_frame = e.frame * every, e.cross_frame * every
+        mot_rows = [((r[0] - 1) * every + 1, *r[1:]) for r in mot_rows]
+        timeline = [(f * every, *rest) for f, *rest in timeline]
+        monitor.cuts = [f * every for f in monitor.cuts]
+    frames_spanned = min(stop, n * every)  # the video's frames the run went through
     summary = {
-        "frames": n, "in_count": counter.in_count, "out_count": counter.out_count,
-        "distinct": counter.distinct, "fps": round(n / elapsed, 2) if elapsed > 0 else None,
+        "frames": frames_spanned, "frames_processed": n, "every": every,
+        "in_count": counter.in_count, "out_count": counter.out_count,
+        "distinct": counter.distinct, "fps": round(frames_spanned / elapsed, 2) if elapsed > 0 else None,
         "elapsed_s": round(elapsed, 3),
         "detector": getattr(det, "name", type(det).__name__),
         "tracker": trk.name, "tracker_impl": trk.source,
