@@ -22,12 +22,13 @@ counted by eye, a moving camera, and what ByteTrack's low-score stage does with 
    lines of :mod:`companion.lab.street_reference` (crossings and who made them). Section 1 also
    times k = 2 and 3 with the video.
 
-Measured (quiet 2-core machine, one run): section 1 — learned default 9.6 frames/s (126 CPU-ms a
-frame; 10.6 and 11.9 in two more runs), every 2 frames 18.5 (64; 19.1, 21.3), every 3 frames
-23.6 (49), background subtraction 43.9. Section 5, every 1 / 2 / 3 frames: default line matched
-33 / 33 / 23 of 33, distinct 10 / 11 / 10 (by eye 10), returning people keeping one id 6/7, 5/7,
-4/6; left 19 / 18 / 17 of 19; diagonal 29 / 28 / 24 of 30 (2/6 kept at every 2 frames, 5/6 at
-every frame).
+Measured (quiet 2-core machine, one run): section 1 — learned default 9.5 frames/s (127 CPU-ms a
+frame; 10.6-11.9 in separate runs of the lab alone), every 2 frames 16.4 (72; 19.1-21.3
+alone), every 3 frames 23.9 (49), background subtraction 45.6. Section 5, every 1 / 2 / 3
+frames (the hysteresis 3 / 2 / 1 looks, 0.3 s each time): default line matched 33 / 33 / 25 of
+33, distinct 10 / 11 / 10 (by eye 10), returning people keeping one id 6/7, 5/7, 4/6; left
+19 / 18 / 18 of 19; diagonal 29 / 29 / 27 of 30 (2/6 kept at every 2 frames, 5/6 at every
+frame).
 
     python benchmarks/bench_lab_ssd.py            # whole clip
     python benchmarks/bench_lab_ssd.py --quick    # first 300 frames

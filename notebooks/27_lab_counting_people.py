@@ -614,15 +614,15 @@ if REAL:
 # returning people keeping one id and 1 id shared by two people; every other frame, 31 of 33
 # matched with 1 extra, 11 distinct (one person split in two), 6 of 7 kept and no shared id. Half
 # the looks cost two crossings and one person's single id here, and buy about twice the speed,
-# because the detector is most of the cost:
-# `benchmarks/bench_lab_ssd.py` runs the real detector on the frames it is given (its motion gate
-# then compares frames two apart) — `--sections 1`, whole pipeline with the video: 18.5 frames/s
-# against 9.6 for every frame in the same run (19.1–21.3 against 10.6–11.9 in two more runs);
-# `--sections 5`, all three by-eye lines: every other frame matched 33/33, 18/19 and 28/30
-# crossings (every frame: 33/33, 19/19, 29/30), with 5/7, 4/6 and 2/6 returning people keeping
-# one id (6/7, 3/6, 5/6) — and every third frame (~29 frames/s without the video) misses 10 of
-# the default line's 33 crossings. People walk slowly at 10 frames/s, so time is cheap to give
-# up once, not twice; the lab's default stays at every frame.
+# because the detector is most of the cost: `benchmarks/bench_lab_ssd.py` runs the real detector
+# on the frames it is given (its motion gate then compares frames two apart). `--sections 1`,
+# whole pipeline with the video, same run: 16.4 frames/s against 9.5 for every frame (in
+# separate runs: 19.1–21.3 against 10.6–11.9). `--sections 5`, all three by-eye lines: every
+# other frame matched 33/33, 18/19 and 29/30 crossings (every frame: 33/33, 19/19, 29/30), with
+# 5/7, 4/6 and 2/6 returning people keeping one id (6/7, 3/6, 5/6) — and every third frame
+# (about 28 frames/s without the video) misses 8 of the default line's 33 crossings even with the
+# hysteresis kept at the same 0.3 s (one look instead of three). People walk slowly at 10
+# frames/s, so time is cheap to give up once, not twice; the lab's default stays at every frame.
 
 # %% [markdown]
 # ## 8. Exercises

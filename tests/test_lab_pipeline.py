@@ -149,10 +149,12 @@ def test_video_shows_the_final_ids_and_counts(tmp_path, monkeypatch):
 def test_every_kth_frame_is_the_subsampled_clip_in_the_videos_frame_numbers(tmp_path):
     """``every=k`` is exactly the pipeline on frames 0, k, 2k, ... at fps / k, with the outputs in
     the video's own frame numbers: crossings at k x the subsampled clip's frames (same seconds),
-    MOT rows on frames 1, k + 1, ... and the summary saying how many frames were looked at."""
+    MOT rows on frames 1, k + 1, ... and the summary saying how many frames were looked at. The
+    hysteresis stays a time: ``min_frames`` 3 video frames = 2 looks at k = 2."""
     scene, line = make_scene("crossings", 0)
     kw = dict(line=line, detector="bgsub", progress=False)
-    sub = run_lab(np.ascontiguousarray(scene.frames[::2]), fps=scene.fps / 2, write_files=False, **kw)
+    sub = run_lab(np.ascontiguousarray(scene.frames[::2]), fps=scene.fps / 2, write_files=False,
+                  min_frames=2, **kw)
     res = run_lab(scene.frames, fps=scene.fps, every=2, out_dir=tmp_path, **kw)
     assert res.in_count + res.out_count >= 3  # there is something to compare
     want = [dict(e.as_row(), frame=2 * e.frame, cross_frame=2 * e.cross_frame) for e in sub.counter.events]
@@ -162,6 +164,7 @@ def test_every_kth_frame_is_the_subsampled_clip_in_the_videos_frame_numbers(tmp_
     T = len(scene.frames)
     s = res.summary
     assert (s["frames"], s["frames_processed"], s["every"]) == (T, (T + 1) // 2, 2)
+    assert (s["min_frames"], s["min_looks"], sub.summary["min_looks"]) == (3, 2, 2)
     assert s["input_signals"]["frames"] == (T + 1) // 2
     from companion.io import video_info
 
@@ -173,6 +176,7 @@ def test_every_kth_frame_is_the_subsampled_clip_in_the_videos_frame_numbers(tmp_
     assert (one.summary["frames"], one.summary["frames_processed"]) == (50, 50)
     capped = run_lab(scene.frames, fps=scene.fps, every=3, max_frames=50, write_files=False, **kw)
     assert (capped.summary["frames"], capped.summary["frames_processed"]) == (50, 17)
+    assert capped.summary["min_looks"] == 1
 
 
 @pytest.mark.parametrize("every", [0, -2, 1.5, "2", True])

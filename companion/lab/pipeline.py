@@ -478,7 +478,8 @@ def run_lab(video, *, line=None, detector: str | object = DEFAULT_DETECTOR,
     ``identities`` runs the offline identity stage (:mod:`companion.lab.identities`) after the
     last frame; it replaces the online re-identification when ``reidentify`` is left at True.
     ``every=k`` processes frames 0, k, 2k, ... only (see the module docstring); ``max_frames``
-    counts the video's frames.
+    and ``min_frames`` count the video's frames (a track stays on the new side for
+    ``ceil(min_frames / k)`` looks).
 
     The files appear together and complete, or not at all (:mod:`companion.lab.outputs`): they
     are written into a staging folder inside ``out_dir`` and moved into place at the end, with
@@ -591,7 +592,9 @@ def _run_lab(video, *, line, detector, tracker, outputs: StagedOutputs | None, m
         reid.reset()
     if dead_band is None:
         dead_band = DEFAULT_DEAD_BAND * H
-    counter = LineCounter(line, min_frames=min_frames, dead_band=dead_band)
+    # the hysteresis is a time (min_frames of the video's frames), so in looks it is shorter
+    # when only every k-th frame is looked at: 3 frames -> 2 looks at k = 2, 1 look at k = 3
+    counter = LineCounter(line, min_frames=-(-int(min_frames) // every), dead_band=dead_band)
     from companion.lab.quality import InputMonitor
 
     monitor = InputMonitor(fps_run, static_background=hasattr(det, "prime"),
@@ -694,7 +697,7 @@ def _run_lab(video, *, line, detector, tracker, outputs: StagedOutputs | None, m
         "elapsed_s": round(elapsed, 3),
         "detector": getattr(det, "name", type(det).__name__),
         "tracker": trk.name, "tracker_impl": trk.source,
-        "line": list(line), "min_frames": counter.min_frames,
+        "line": list(line), "min_frames": int(min_frames), "min_looks": counter.min_frames,
         "dead_band_px": round(counter.dead_band, 2),
         "direction_convention": describe_direction(counter.p1, counter.p2),
         "video": str(Path(video_path)) if video_path is not None else "<frames in memory>",
