@@ -22,9 +22,11 @@ counted by eye, a moving camera, and what ByteTrack's low-score stage does with 
    lines of :mod:`companion.lab.street_reference` (crossings and who made them). Section 1 also
    times k = 2 and 3 with the video.
 
-Measured (quiet 2-core machine, one run): section 1 — learned default 9.5 frames/s (127 CPU-ms a
-frame; 10.6-11.9 in separate runs of the lab alone), every 2 frames 16.4 (72; 19.1-21.3
-alone), every 3 frames 23.9 (49), background subtraction 45.6. Section 5, every 1 / 2 / 3
+Measured (quiet 2-core machine), section 1 with whole-frame passes on 2 threads: learned default
+10.4 frames/s (121 CPU-ms), every 2 frames 18.2, every 3 frames 23.2, whole-frame SSD 4.7,
+background subtraction 39.2 (ratio 0.27). Before that change, one run: learned default 9.5
+frames/s (127 CPU-ms a frame; 10.6-11.9 in separate runs of the lab alone), every 2 frames 16.4
+(72; 19.1-21.3 alone), every 3 frames 23.9 (49), background subtraction 45.6. Section 5, every 1 / 2 / 3
 frames (the hysteresis 3 / 2 / 1 looks, 0.3 s each time): default line matched 33 / 33 / 25 of
 33, distinct 10 / 11 / 10 (by eye 10), returning people keeping one id 6/7, 5/7, 4/6; left
 19 / 18 / 18 of 19; diagonal 29 / 29 / 27 of 30 (2/6 kept at every 2 frames, 5/6 at every
@@ -152,7 +154,8 @@ def main(argv=None) -> int:
     truth_n = {f: b for f, b in truth.items() if f < n}
 
     print(f"# lab with the learned detector on {path.name} ({n} frames, 768x576), "
-          f"{os.cpu_count()} CPU cores (the lab's SSD runs on 1 PyTorch thread)")
+          f"{os.cpu_count()} CPU cores (the lab's SSD runs its crops on 1 PyTorch thread "
+          f"each, two side by side, and its whole-frame passes on 2)")
     fps_ssd = fps_bg = float("nan")
     if 1 in args.sections:
         fps_ssd, fps_bg, ok = speed(path, n, args.quick)

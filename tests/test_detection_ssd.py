@@ -488,3 +488,48 @@ def test_motion_gate_crops_in_threads_give_the_serial_answer():
     assert threaded.workers == 2 and threaded.stats == serial.stats and serial.stats["crops"] >= 8
     with pytest.raises(ValueError, match="workers"):
         MotionGatedDetector(det, workers=0)
+
+
+def test_motion_gate_whole_frames_run_on_full_threads_and_put_the_setting_back():
+    """A whole-frame pass runs on ``full_threads`` PyTorch threads, the setting is restored after
+    (even when the detector fails), and the boxes agree with the one-thread pass up to rounding."""
+    import torch
+
+    from companion.detection.motion import MotionGatedDetector
+
+    det = SSDPersonDetector(None, input_size=320, score_threshold=0.05, shape_filter=False)
+    seen = []
+
+    class Spy:
+        nms_iou, name = det.nms_iou, "spy"
+
+        def __call__(self, frame):
+            seen.append(torch.get_num_threads())
+            return det(frame)
+
+    rng = np.random.default_rng(3)
+    base = rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = det(base)
+        gate = MotionGatedDetector(Spy(), every=1)
+        two = gate(base)
+        assert seen == [2] and torch.get_num_threads() == 1
+        np.testing.assert_allclose(two.xyxy, one.xyxy, atol=1e-3)
+        np.testing.assert_allclose(two.confidence, one.confidence, atol=1e-5)
+        MotionGatedDetector(Spy(), every=1, full_threads=None)(base)
+        assert seen == [2, 1]
+
+        class Broken(Spy):
+            def __call__(self, frame):
+                super().__call__(frame)
+                raise RuntimeError("boom")
+
+        with pytest.raises(RuntimeError, match="boom"):
+            MotionGatedDetector(Broken(), every=1)(base)
+        assert torch.get_num_threads() == 1
+        with pytest.raises(ValueError, match="full_threads"):
+            MotionGatedDetector(det, full_threads=0)
+    finally:
+        torch.set_num_threads(before)
