@@ -23,7 +23,7 @@ side in two threads: on a 2-core machine a frame where several people move costs
 largest crop, not the sum (the answer is the same as one by one, in the same order). A whole
 frame is one big input instead, so its passes run on ``full_threads=2`` PyTorch threads (the
 setting is put back afterwards): on the street clip 120-123 against 197-235 ms a pass on 2
-cores, boxes within 1.3e-4 px of the one-thread pass (the sums are split differently), and the
+cores, boxes within 1.2e-4 px of the one-thread pass (the sums are split differently), and the
 lab's counts and by-eye scores unchanged (``benchmarks/bench_lab_ssd.py``).
 """
 
