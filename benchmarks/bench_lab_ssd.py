@@ -206,18 +206,22 @@ def speed(path, n: int, quick: bool):
 
 def every_kth_frame(path, n: int, ks=(1, *EVERY)):
     """The lab looking at every k-th frame (``run_lab(every=k)``), scored on the three by-eye
-    lines (crossings and who made them, :mod:`companion.lab.street_reference`)."""
-    from companion.lab.street_reference import LINES
+    lines (crossings and who made them, :func:`companion.lab.street_reference.score_lines`)."""
+    from companion.lab.street_reference import score_lines
 
     print("\n## 5. every k-th frame: the three by-eye lines (the lab's defaults otherwise)")
-    print("| k | line | frames/s (wall) | vs by eye |\n|---|---|---|---|")
+    print("| k | line | frames/s (wall, no video) | vs by eye |\n|---|---|---|---|")
     for k in ks:
-        for name, (line, crossings) in LINES.items():
+        fps = []
+
+        def events(line):
             w0 = time.perf_counter()
             res = run_lab(path, line=line, every=k, max_frames=n, write_files=False, progress=False)
-            fps = n / (time.perf_counter() - w0)
-            print(f"| {k} | {name} | {fps:.1f} (no video) | "
-                  f"{score_identities(res.counter.events, crossings, limit=n).row()} |", flush=True)
+            fps.append(n / (time.perf_counter() - w0))
+            return res.counter.events
+
+        for (name, score), f in zip(score_lines(events, limit=n).items(), fps):
+            print(f"| {k} | {name} | {f:.1f} | {score.row()} |", flush=True)
 
 
 def detection_quality(frames, truth):
