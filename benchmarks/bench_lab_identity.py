@@ -272,6 +272,7 @@ def offline_section(rec_rows, frames, H, embedders=OFFLINE_EMBEDDERS, jobs: int 
     grid += [dict(p, embedder=e) for e in embedders if e not in OFFLINE_EMBEDDERS
              for p in OFFLINE_GRID if p["embedder"] == OFFLINE_EMBEDDERS[0]]
     ev_first = {name: tracker_events(rec_rows, line, H, until=SPLIT) for name, (line, _) in LINES.items()}
+    ev_all = {name: tracker_events(rec_rows, line, H) for name, (line, _) in LINES.items()}
     ref_first = {name: [r for r in cr if r[0] < SPLIT - 10] for name, (_, cr) in LINES.items()}
 
     def run(p, **kw):
@@ -296,7 +297,7 @@ def offline_section(rec_rows, frames, H, embedders=OFFLINE_EMBEDDERS, jobs: int 
     out = {}
     print("| line | part | offline identities | tracker's ids (no re-identification) |\n|---|---|---|---|")
     for name, (line, crossings) in LINES.items():
-        ev = tracker_events(rec_rows, line, H)
+        ev = ev_all[name]
         plain_ev = [dict(cross_frame=e.cross_frame, direction=e.direction, track_id=e.track_id) for e in ev]
         w, sec = halves(person_events(idw, line, H, ev), crossings)
         pw, psec = halves(plain_ev, crossings)
@@ -310,14 +311,13 @@ def offline_section(rec_rows, frames, H, embedders=OFFLINE_EMBEDDERS, jobs: int 
     print("\nfor information only (not used for choosing), the default line, whole clip, at other "
           "linking thresholds (the rest as chosen):")
     line, crossings = LINES["default"]
-    ev = tracker_events(rec_rows, line, H)
+    ev = ev_all["default"]
     for t in (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5):
         idt = run(dict(chosen, threshold=t))
         print(f"  threshold {t:.2f}: {score_identities(person_events(idt, line, H, ev), crossings).row()} "
               f"({idt.num_people} people over the whole clip)")
     print("\nfor information only (not used for choosing): pieces shorter than min_piece_s kept out of "
           "the clustering and attached afterwards (identities.attach_short), the rest as chosen")
-    ev_all = {name: tracker_events(rec_rows, line, H) for name, (line, _) in LINES.items()}
     for mp in MIN_PIECE_CHOICES:
         if mp == chosen["min_piece_s"]:
             continue
