@@ -183,3 +183,31 @@ def test_every_kth_frame_is_the_subsampled_clip_in_the_videos_frame_numbers(tmp_
 def test_every_must_be_a_positive_int(every):
     with pytest.raises(ValueError, match="every must be an int >= 1"):
         run_lab(np.zeros((3, 32, 32, 3), np.uint8), every=every, write_files=False, progress=False)
+
+
+def test_progress_bar_is_quiet_in_a_log_and_live_in_a_terminal(monkeypatch):
+    """Written to a file or a pipe the lab's bar updates every LOG_PROGRESS_EVERY_S seconds (a run
+    would otherwise leave an update per 0.1 s in a CI log); in a terminal it stays live."""
+    import io
+    import sys
+
+    from companion.lab import pipeline
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
+    for stream, every in ((io.StringIO(), pipeline.LOG_PROGRESS_EVERY_S), (Terminal(), 0.1)):
+        monkeypatch.setattr(sys, "stderr", stream)
+        bar = pipeline._progress_bar(iter(range(3)), total=3, desc="lab")
+        assert bar.mininterval == every
+        assert list(bar) == [0, 1, 2]
+        bar.close()
+    # a whole (short) run into a log: the bar's first and last states only, not one per frame
+    log = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", log)
+    scene, line = make_scene("crossings", 0)
+    run_lab(scene.frames[:40], line=line, detector="bgsub", fps=scene.fps, write_files=False,
+            progress=True)
+    assert 0 < log.getvalue().count("lab:") <= 3

@@ -613,9 +613,7 @@ def _run_lab(video, *, line, detector, tracker, outputs: StagedOutputs | None, m
     timeline = []  # (frame, in, out, distinct)
     frames: Iterator[np.ndarray] = frame_source(stop)
     if progress:
-        from tqdm.auto import tqdm
-
-        frames = tqdm(frames, total=n_total, desc="lab", unit="frame", leave=False)
+        frames = _progress_bar(frames, total=n_total, desc="lab")
     n = 0
     # detectors that can take the tracker's hints (background subtraction) always run here, in
     # this thread: OpenCV's background models draw random numbers from a per-thread generator,
@@ -722,6 +720,23 @@ def _run_lab(video, *, line, detector, tracker, outputs: StagedOutputs | None, m
     return result
 
 
+#: seconds between two progress-bar updates when stderr is a log file or a pipe, not a terminal
+LOG_PROGRESS_EVERY_S = 10.0
+
+
+def _progress_bar(frames, *, total, desc):
+    """A progress bar over ``frames``: live in a terminal or a notebook; written to a log file or
+    a pipe (CI, ``| tee``), one line every :data:`LOG_PROGRESS_EVERY_S` seconds instead of ten a
+    second (a whole run would otherwise leave thousands of carriage-return updates in the log)."""
+    import sys
+
+    from tqdm.auto import tqdm
+
+    live = "ipykernel" in sys.modules or (hasattr(sys.stderr, "isatty") and sys.stderr.isatty())
+    kw = {} if live else dict(mininterval=LOG_PROGRESS_EVERY_S, ascii=True)
+    return tqdm(frames, total=total, desc=desc, unit="frame", leave=False, **kw)
+
+
 def _draw_video_afterwards(frames, drawn, ident, timeline, line, outputs, fps, W, H, progress):
     """The annotated video of a run whose ids were revised after the last frame (the offline
     identity stage): the frames are decoded a second time and drawn with the *people's* ids and
@@ -730,9 +745,7 @@ def _draw_video_afterwards(frames, drawn, ident, timeline, line, outputs, fps, W
 
     annot = Annotator(line)
     if progress:
-        from tqdm.auto import tqdm
-
-        frames = tqdm(frames, total=len(drawn), desc="video", unit="frame", leave=False)
+        frames = _progress_bar(frames, total=len(drawn), desc="video")
     with outputs.writing("video"):
         writer = outputs.guard(_VideoWriter(outputs.paths["video"], fps, W, H), "video")
     try:
