@@ -727,7 +727,7 @@ LOG_PROGRESS_EVERY_S = 10.0
 def _progress_bar(frames, *, total, desc):
     """A progress bar over ``frames``: live in a terminal or a notebook; written to a log file or
     a pipe (CI, ``| tee``), one line every :data:`LOG_PROGRESS_EVERY_S` seconds instead of ten a
-    second (a whole run would otherwise leave thousands of carriage-return updates in the log)."""
+    second (a run of the street clip would otherwise leave about 800 updates in the log)."""
     import sys
 
     from tqdm.auto import tqdm
