@@ -409,6 +409,61 @@ if real_crops is not None:
 # histogram's share cannot tell two dark coats apart) is listed in the README's known gaps.
 
 # %% [markdown]
+# One held-out half is a thin verdict: 14 queries, where one person is 0.07 of rank-1. So turn the
+# protocol round. `reid_learned.late_head_path()` is the same recipe trained on tracklets mined
+# from frames 400-794 only (`scripts/train_street_reid.py --late`); the crops of frames < 400 are
+# then the ones it never saw. Pooled over both folds, every crop is queried among its own half's
+# crops by a head that never saw that half.
+
+# %%
+from companion.lab.street_reference import LINES  # noqa: E402
+from companion.tracking.reid_learned import late_head_path  # noqa: E402
+
+
+def hits(E, keep):
+    """(queries whose most similar other crop, in ``keep``, is the same person; queries)."""
+    E, p = E[keep], real_people[keep]
+    S = E @ E.T
+    np.fill_diagonal(S, -np.inf)
+    again = np.array([(p == q).sum() > 1 for q in p])
+    return int((p[np.argmax(S, 1)] == p)[again].sum()), int(again.sum())
+
+
+if real_crops is not None:
+    early = ~held
+    late_E = LearnedEmbedder(head=late_head_path()).embed_crops(real_crops)
+    hist_E, first_E = embed_for["colour histogram"], embed_for["learned on the clip"]
+    folds = {"histogram": (hits(hist_E, held), hits(hist_E, early)),
+             "learned": (hits(first_E, held), hits(late_E, early))}
+    aucs = {"histogram": (separation(hist_E[held], real_people[held])[1], separation(hist_E[early], real_people[early])[1]),
+            "learned": (separation(first_E[held], real_people[held])[1], separation(late_E[early], real_people[early])[1])}
+    print(f"{'':10s} {'fold 1: train < 400, test >= 400':>34s} {'fold 2: train >= 400, test < 400':>34s} {'pooled rank-1':>14s}")
+    for name in folds:
+        (a, na), (b, nb) = folds[name]
+        print(f"{name:10s} {f'rank-1 {a}/{na}, AUC {aucs[name][0]:.3f}':>34s} "
+              f"{f'rank-1 {b}/{nb}, AUC {aucs[name][1]:.3f}':>34s} {f'{a + b}/{na + nb}':>14s}")
+    p9 = min(f for _, crossings in LINES.values() for f, _, who in crossings if who == "P9")
+    print(f"P9's first crossing on any of the three by-eye lines: frame {p9}")
+    # what the text below says, checked
+    (a_h, _), (b_h, _) = folds["histogram"]
+    (a_l, _), (b_l, _) = folds["learned"]
+    assert b_l > b_h and aucs["learned"][1] > aucs["histogram"][1]   # fold 2: learned wins both scores
+    assert a_l < a_h and aucs["learned"][0] > aucs["histogram"][0]   # fold 1: loses rank-1, wins AUC
+    assert a_l + b_l == a_h + b_h and p9 >= 400                       # pooled: a tie; P9 only after 400
+
+# %% [markdown]
+# Turned round, the learned head wins outright: every first-half query finds its own person (13 of
+# 13, AUC 1.00) against the histogram's 12 of 13 (0.98). Pooled over the two folds rank-1 is a tie,
+# 24 of 27 each, and the learned embedding has the higher AUC in both folds. The asymmetry has a
+# plain cause: P9 never crosses any of the three lines before frame 400, so the first-half head
+# never met her and takes her for P3 (both in red and jeans), while the second-half head has seen
+# both. A learned descriptor knows the people it was shown. An offline pass over one video may show
+# it everyone — train on the whole clip's own tracklets, still without a label:
+# `benchmarks/bench_street_reid.py` prints that run, rank-1 0.93 on the crops of frames ≥ 400 —
+# but then nothing is held out any more, and in the lab it does not remove a single identity
+# error (the README's known gaps: there the pieces of track, not the descriptor, are what fails).
+
+# %% [markdown]
 # ## 8. Learning an embedding from the clip itself, without labels
 #
 # Why does ImageNet lose? Its last layer (1280 channels at stride 32, a 4 × 2 grid on a 128 × 64

@@ -18,6 +18,8 @@ prints that grid again.
 
     python scripts/train_street_reid.py            # writes the shipped head (under 1 CPU-minute
                                                    # once the tracklets are mined, ~35 CPU-s more)
+    python scripts/train_street_reid.py --late     # the same recipe on frames 400-794 only: the
+                                                   # late head, which holds out the first half's crops
     python scripts/train_street_reid.py --choose   # far-away views: the validation (3 seeds)
     python scripts/train_street_reid.py --choose --grid   # ... and the first grid (tau, reg, ...)
     python scripts/train_street_reid.py --choose --backbones  # only the feature source (3 seeds)
@@ -135,7 +137,11 @@ def choose_backbone(mined, backbones=rl.BACKBONES, seeds=(0, 1, 2)) -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", type=Path, default=rl.default_head_path())
+    ap.add_argument("--out", type=Path, default=None,
+                    help="default: the shipped head's path (with --late: the late head's)")
+    ap.add_argument("--late", action="store_true",
+                    help="the halves swapped: mine frames 400 to the end only (the held-out fold of "
+                         "the crops before frame 400); writes reid_street_head_late.pt")
     ap.add_argument("--choose", action="store_true", help="print the validation grid, write nothing")
     ap.add_argument("--grid", action="store_true", help="with --choose: also the first grid (tau, reg, steps, gap)")
     ap.add_argument("--backbones", action="store_true",
@@ -171,8 +177,15 @@ def main(argv=None) -> int:
         for cfg in FAR_GRID[:1] + [rl.CONFIG]:
             show(f"jitter 0.2, {cfg} + flip averaging", (cfg, Ff), seeds=(0, 1, 2))
         return 0
-    head, curve, info = rl.train_on_street(args.seed, progress=True)
-    print(f"{info['crops']} crops of {info['tracks']} tracks (frames 0-{info['last_frame']}); "
+    if args.out is None:
+        args.out = rl.late_head_path() if args.late else rl.default_head_path()
+    mined = None
+    if args.late:
+        from companion.data import STREET_CLIP_INFO
+
+        mined = rl.mine_tracklets(start=rl.TRAIN_STOP, stop=STREET_CLIP_INFO["num_frames"], progress=True)
+    head, curve, info = rl.train_on_street(args.seed, mined=mined, progress=True)
+    print(f"{info['crops']} crops of {info['tracks']} tracks (frames {info['first_frame']}-{info['last_frame']}); "
           f"InfoNCE {np.mean(curve[:10]):.3f} -> {np.mean(curve[-10:]):.3f}; CPU s {info['cpu_s']}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"head": head.weight.detach().clone(), "taps": list(rl.TAPS), "stripes": rl.STRIPES,

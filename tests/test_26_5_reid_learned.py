@@ -133,10 +133,20 @@ def test_tiny_training_lowers_the_loss_and_separates_tracks():
 
 
 def test_miner_never_reads_past_its_stop_frame(street_clip_path, monkeypatch):
-    """Mining stops at ``stop``: no decoded frame, no crop and no visible-track frame >= stop."""
+    """Mining stops at ``stop``: no decoded frame, no crop and no visible-track frame >= stop.
+    And it mines the tracker's own tracks: no stitching, no re-identification and no offline
+    identity stage (which would link tracks with the very embedding being trained)."""
     import companion.io as cio
+    import companion.lab.pipeline as lp
 
-    seen = []
+    seen, runs = [], []
+    real_run = lp.run_lab
+
+    def spy_run(*a, **kw):
+        runs.append(kw)
+        return real_run(*a, **kw)
+
+    monkeypatch.setattr(lp, "run_lab", spy_run)
     real = cio.iter_frames
 
     def spy(path, **kw):
@@ -152,8 +162,42 @@ def test_miner_never_reads_past_its_stop_frame(street_clip_path, monkeypatch):
             pytest.skip(str(exc))
         raise
     assert seen and max(seen) == 39
+    assert len(runs) == 1 and runs[0]["stitch"] is False and runs[0]["reidentify"] is False
+    assert runs[0]["identities"] is False
     assert len(m["track"]) > 0 and m["frame"].max() < 40 and max(m["visible"]) < 40
     assert m["crops"].shape[1:] == (*rl.CROP, 3)
+    # a later window: decodes only its own frames and keeps the video's frame numbers
+    seen.clear()
+    late = rl.mine_tracklets(street_clip_path, start=20, stop=40, min_len=3, cache=False)
+    assert min(seen) == 20 and max(seen) == 39
+    assert len(late["track"]) > 0 and 20 <= late["frame"].min() and late["frame"].max() < 40
+    assert min(late["visible"]) >= 20 and max(late["visible"]) < 40
+    # each crop is cut from the video frame its frame number names
+    from companion.tracking.reid import crop_boxes
+
+    video = {k + 20: fr for k, fr in enumerate(real(street_clip_path, start=20, stop=40))}
+    for i in (0, len(late["track"]) - 1):
+        f = int(late["frame"][i])
+        assert np.array_equal(late["crops"][i], crop_boxes(video[f], late["box"][i:i + 1], rl.CROP)[0])
+    with pytest.raises(ValueError, match="start"):
+        rl.mine_tracklets(street_clip_path, start=40, stop=40, cache=False)
+
+
+def test_late_head_is_the_same_recipe_on_the_other_half(tmp_path, monkeypatch):
+    """The second fold's head: sha256-checked, trained on frames >= 400 only, same configuration."""
+    from companion.data import sha256sum
+
+    assert sha256sum(rl.late_head_path()) == rl.LATE_HEAD_SHA256
+    ckpt = torch.load(rl.late_head_path(), map_location="cpu", weights_only=True)
+    assert ckpt["log"]["first_frame"] >= rl.TRAIN_STOP == 400
+    assert ckpt["log"]["config"] == rl.CONFIG
+    assert rl.load_head(rl.late_head_path()).weight.shape == rl.load_head().weight.shape
+    # a damaged copy at that path is refused, naming the command that retrains it
+    good = rl.late_head_path().read_bytes()
+    monkeypatch.setattr(rl, "default_head_path", lambda: tmp_path / "reid_street_head.pt")
+    rl.late_head_path().write_bytes(good[:-1] + bytes([good[-1] ^ 1]))
+    with pytest.raises(ValueError, match="--late"):
+        rl.load_head(rl.late_head_path())
 
 
 def test_shipped_training_data_came_from_frames_before_400():

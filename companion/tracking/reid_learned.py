@@ -66,7 +66,10 @@ PROTOCOL (fixed before any result was seen, ``scripts/train_street_reid.py`` and
    training seeds.
 
 The shipped head is ``companion/weights/reid_street_head.pt`` (sha256 in
-:data:`HEAD_SHA256`), reproduced by ``python scripts/train_street_reid.py``.
+:data:`HEAD_SHA256`), reproduced by ``python scripts/train_street_reid.py``. Its twin with the
+halves swapped, ``reid_street_head_late.pt`` (:func:`late_head_path`, :data:`LATE_HEAD_SHA256`;
+``--late``), is trained the same way on frames 400 to the end only, so that the crops before
+frame 400 are the held-out ones: the second fold of step 3.
 """
 
 from __future__ import annotations
@@ -77,7 +80,7 @@ import numpy as np
 
 __all__ = ["TRAIN_STOP", "CROP", "mine_tracklets", "StripeFeatures", "LearnedEmbedder", "load_head",
            "contrastive_batch", "info_nce", "train_head", "track_separation", "train_on_street",
-           "default_head_path", "backbone_layers", "BACKBONES"]
+           "default_head_path", "late_head_path", "backbone_layers", "BACKBONES"]
 
 #: Tracklets for training are mined from frames ``0 .. TRAIN_STOP - 1`` only.
 TRAIN_STOP = 400
@@ -99,14 +102,21 @@ def default_head_path() -> Path:
     return PACKAGE_DIR / "weights" / "reid_street_head.pt"
 
 
+def late_head_path() -> Path:
+    """The same recipe with the halves swapped: a head trained on tracklets mined from frames
+    ``TRAIN_STOP ..`` to the end only, so that the crops of frames ``< TRAIN_STOP`` are held out
+    (the second fold of ``benchmarks/bench_street_reid.py``; ``scripts/train_street_reid.py --late``)."""
+    return default_head_path().with_name("reid_street_head_late.pt")
+
+
 # ----------------------------------------------------------------------------------------------
 # Mining tracklets (no labels)
 # ----------------------------------------------------------------------------------------------
 
 
 def mine_tracklets(video=None, *, stop: int = TRAIN_STOP, min_height: float = 48.0,
-                   min_len: int = 8, cache: bool = True, progress: bool = False):
-    """Crops of the tracks the lab's detector + tracker find in frames ``0 .. stop - 1``.
+                   min_len: int = 8, cache: bool = True, progress: bool = False, start: int = 0):
+    """Crops of the tracks the lab's detector + tracker find in frames ``start .. stop - 1``.
 
     Runs :func:`companion.lab.pipeline.run_lab` (default detector, ByteTrack, no stitching and no
     re-identification: the raw tracks) on the first ``stop`` frames only, and keeps the boxes of
@@ -124,9 +134,12 @@ def mine_tracklets(video=None, *, stop: int = TRAIN_STOP, min_height: float = 48
 
     if int(stop) < 1:
         raise ValueError(f"stop must be a frame count >= 1, got {stop!r}")
+    if not 0 <= int(start) < int(stop):
+        raise ValueError(f"start must be a frame index in [0, stop), got start={start!r}, stop={stop!r}")
+    start = int(start)
     cache = cache and video is None
     video = street_clip(verbose=False) if video is None else video
-    path = data_dir() / f"street_tracklets_0-{int(stop)}_h{int(min_height)}_l{int(min_len)}.npz"
+    path = data_dir() / f"street_tracklets_{start}-{int(stop)}_h{int(min_height)}_l{int(min_len)}.npz"
     if cache and path.is_file():
         z = np.load(path, allow_pickle=False)
         vis = {int(f): z["vis_ids"][z["vis_frame"] == f] for f in np.unique(z["vis_frame"])}
@@ -136,10 +149,11 @@ def mine_tracklets(video=None, *, stop: int = TRAIN_STOP, min_height: float = 48
     from companion.lab.reidentify import clean_boxes
     from companion.tracking.reid import crop_boxes
 
-    frames = np.stack(list(iter_frames(video, stop=int(stop))))
-    if len(frames) > stop:  # pragma: no cover - iter_frames honours stop
+    frames = np.stack(list(iter_frames(video, start=start, stop=int(stop))))
+    if len(frames) > stop - start:  # pragma: no cover - iter_frames honours stop
         raise RuntimeError("the miner read past its stop frame")
-    res = run_lab(frames, fps=10.0, write_files=False, progress=progress, stitch=False, reidentify=False)
+    res = run_lab(frames, fps=10.0, write_files=False, progress=progress, stitch=False, reidentify=False,
+                  identities=False)
     mot = np.asarray([r[:6] for r in res.mot_rows], np.float64).reshape(-1, 6)
     H, W = frames.shape[1:3]
     crops, track, frame, box, vis_f, vis_i = [], [], [], [], [], []
@@ -147,14 +161,14 @@ def mine_tracklets(video=None, *, stop: int = TRAIN_STOP, min_height: float = 48
         rows = mot[mot[:, 0] == f]
         b = np.c_[rows[:, 2], rows[:, 3], rows[:, 2] + rows[:, 4], rows[:, 3] + rows[:, 5]]
         ids = rows[:, 1].astype(int) - 1
-        vis_f += [f - 1] * len(ids)
+        vis_f += [start + f - 1] * len(ids)  # the video's frame numbers
         vis_i += ids.tolist()
         ok = clean_boxes(b) & (b[:, 3] - b[:, 1] >= min_height)
         ok &= (b[:, 0] >= 0) & (b[:, 1] >= 0) & (b[:, 2] <= W) & (b[:, 3] <= H)
         if ok.any():
             crops.append(crop_boxes(frames[f - 1], b[ok], CROP))
             track += ids[ok].tolist()
-            frame += [f - 1] * int(ok.sum())
+            frame += [start + f - 1] * int(ok.sum())
             box.append(b[ok])
     crops = np.concatenate(crops) if crops else np.zeros((0, *CROP, 3), np.uint8)
     track, frame = np.asarray(track, np.int64), np.asarray(frame, np.int64)
@@ -270,6 +284,8 @@ def _head(dim: int):
 
 #: sha256 of the shipped ``reid_street_head.pt`` (checked on load).
 HEAD_SHA256 = "e428285c23dc955935a3f65613e84bc84d6128235d400114bed9de03ca8e7ca2"
+#: sha256 of the shipped ``reid_street_head_late.pt`` (:func:`late_head_path`, checked on load).
+LATE_HEAD_SHA256 = "cd685aaaf42e051be8db080258603d76b4952eb489b4b0f97553abad7cb79b29"
 
 
 def _to_tensor(crops):
@@ -362,12 +378,15 @@ def load_head(path=None, dim: int | None = None, backbone: str | None = None):
     from companion.data import sha256sum
 
     path = default_head_path() if path is None else Path(path)
+    late = path == late_head_path()
+    script = "python scripts/train_street_reid.py" + (" --late" if late else "")
     if not path.is_file():
         raise FileNotFoundError(f"street re-ID head not found at {path}; train it with "
-                                "`python scripts/train_street_reid.py` or use head='none'")
-    if path == default_head_path() and HEAD_SHA256 is not None and sha256sum(path) != HEAD_SHA256:
-        raise ValueError(f"{path} has sha256 {sha256sum(path)}, expected {HEAD_SHA256}: the file "
-                         "is damaged or was retrained; retrain with `python scripts/train_street_reid.py`")
+                                f"`{script}` or use head='none'")
+    expected = {default_head_path(): HEAD_SHA256, late_head_path(): LATE_HEAD_SHA256}.get(path)
+    if expected is not None and sha256sum(path) != expected:
+        raise ValueError(f"{path} has sha256 {sha256sum(path)}, expected {expected}: the file "
+                         f"is damaged or was retrained; retrain with `{script}`")
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     w = ckpt["head"]
     if dim is not None and w.shape != (w.shape[0], dim):
@@ -605,7 +624,7 @@ def train_on_street(seed: int = 0, *, features=None, views: int = 5, mined=None,
     head, curve = train_head(F, mined["track"], mined["frame"], mined["visible"], seed=seed, **cfg)
     t3 = cpu()
     info = dict(crops=int(len(mined["track"])), tracks=int(len(np.unique(mined["track"]))),
-                last_frame=int(mined["frame"].max()), config=cfg, seed=seed, views=views,
+                first_frame=int(mined["frame"].min()), last_frame=int(mined["frame"].max()), config=cfg, seed=seed, views=views,
                 cpu_s=dict(mine=round(t1 - t0, 1), describe=round(t2 - t1, 1), train=round(t3 - t2, 1)),
                 loss_every_10=[round(float(np.mean(curve[i:i + 10])), 4) for i in range(0, len(curve), 10)])
     return head, curve, info
