@@ -211,3 +211,30 @@ def test_progress_bar_is_quiet_in_a_log_and_live_in_a_terminal(monkeypatch):
     run_lab(scene.frames[:40], line=line, detector="bgsub", fps=scene.fps, write_files=False,
             progress=True)
     assert 0 < log.getvalue().count("lab:") <= 3
+
+
+def test_identity_stage_uses_every_core_and_gives_them_back(monkeypatch):
+    """The offline identity stage runs after the last frame, when the one-thread detector is idle:
+    its batch embedding gets every core, and the thread count is restored afterwards."""
+    import os
+
+    import torch
+
+    import companion.lab.identities as identities
+
+    seen, real = [], identities.resolve_run
+
+    def spy(*a, **kw):
+        seen.append(torch.get_num_threads())
+        return real(*a, **kw)
+
+    monkeypatch.setattr(identities, "resolve_run", spy)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        scene, line = make_scene(KINDS[0], 0)
+        run_lab(scene.frames[:60], line=line, detector="bgsub", fps=scene.fps, write_files=False, progress=False)
+        assert seen == [max(1, os.cpu_count() or 1)]
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

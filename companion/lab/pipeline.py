@@ -669,7 +669,8 @@ def _run_lab(video, *, line, detector, tracker, outputs: StagedOutputs | None, m
         from companion.lab.identities import resolve_run
 
         t_ident = time.process_time()
-        ident = resolve_run(log, counter, fps=fps_run)
+        with _every_core_for_torch():
+            ident = resolve_run(log, counter, fps=fps_run)
         mot_rows = [(r[0], ident.person_of(r[1] - 1, r[0] - 1) + 1, *r[2:]) for r in mot_rows]
         timeline = [(f, sum(e.frame <= f and e.direction == "in" for e in counter.events),
                      sum(e.frame <= f and e.direction == "out" for e in counter.events),
@@ -735,6 +736,24 @@ def _progress_bar(frames, *, total, desc):
     live = "ipykernel" in sys.modules or (hasattr(sys.stderr, "isatty") and sys.stderr.isatty())
     kw = {} if live else dict(mininterval=LOG_PROGRESS_EVERY_S, ascii=True)
     return tqdm(frames, total=total, desc=desc, unit="frame", leave=False, **kw)
+
+
+class _every_core_for_torch:  # noqa: N801 - a context manager that reads like a statement
+    """The identity stage embeds its crops in one big batch after the last frame, when the
+    detector (one PyTorch thread: :func:`~companion.lab.detect.make_ssd_detector`) is idle: let
+    that batch use every core, then put the thread count back. Measured on the street clip
+    (2 cores): the stage's wall time 6.3 -> 4.3 s."""
+
+    def __enter__(self):
+        import torch
+
+        self._torch, self._threads = torch, torch.get_num_threads()
+        torch.set_num_threads(max(self._threads, os.cpu_count() or 1))
+        return self
+
+    def __exit__(self, *exc):
+        self._torch.set_num_threads(self._threads)
+        return False
 
 
 def _draw_video_afterwards(frames, drawn, ident, timeline, line, outputs, fps, W, H, progress):
