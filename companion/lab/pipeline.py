@@ -59,6 +59,7 @@ replaced).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import inspect
 import json
@@ -738,22 +739,20 @@ def _progress_bar(frames, *, total, desc):
     return tqdm(frames, total=total, desc=desc, unit="frame", leave=False, **kw)
 
 
-class _every_core_for_torch:  # noqa: N801 - a context manager that reads like a statement
+@contextlib.contextmanager
+def _every_core_for_torch():
     """The identity stage embeds its crops in one big batch after the last frame, when the
     detector (one PyTorch thread: :func:`~companion.lab.detect.make_ssd_detector`) is idle: let
     that batch use every core, then put the thread count back. Measured on the street clip
     (2 cores): the stage's wall time 6.3 -> 4.3 s."""
+    import torch
 
-    def __enter__(self):
-        import torch
-
-        self._torch, self._threads = torch, torch.get_num_threads()
-        torch.set_num_threads(max(self._threads, os.cpu_count() or 1))
-        return self
-
-    def __exit__(self, *exc):
-        self._torch.set_num_threads(self._threads)
-        return False
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(threads, os.cpu_count() or 1))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _draw_video_afterwards(frames, drawn, ident, timeline, line, outputs, fps, W, H, progress):

@@ -118,8 +118,9 @@ def mine_tracklets(video=None, *, stop: int = TRAIN_STOP, min_height: float = 48
                    min_len: int = 8, cache: bool = True, progress: bool = False, start: int = 0):
     """Crops of the tracks the lab's detector + tracker find in frames ``start .. stop - 1``.
 
-    Runs :func:`companion.lab.pipeline.run_lab` (default detector, ByteTrack, no stitching and no
-    re-identification: the raw tracks) on the first ``stop`` frames only, and keeps the boxes of
+    Runs :func:`companion.lab.pipeline.run_lab` (default detector, ByteTrack, no stitching, no
+    re-identification and no offline identity stage: the raw tracks) on frames ``start .. stop -
+    1`` only (the frame numbers returned are the video's), and keeps the boxes of
     confirmed tracks that are *clean* (overlap no other box of the frame,
     :func:`companion.lab.reidentify.clean_boxes`), at least ``min_height`` pixels high and inside
     the picture; tracks with fewer than ``min_len`` such crops are dropped.
