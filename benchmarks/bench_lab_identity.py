@@ -9,33 +9,32 @@ people). Reported (and required):
 * ``distinct`` = the by-eye number of people (10);
 * every returning person (>= 2 matched crossings) keeps one id, and no id is shared by two people.
 
-Long-term re-identification has one free parameter, the similarity threshold. It is chosen on the
-**first half** of the clip (crossings before frame 400) and the figures are printed for the whole
-clip and for the **second half alone** (never used to choose anything). Section 4 chooses the
-lab's offline identity stage the same way, embedder included (colour histogram, ImageNet
-MobileNetV2 + histogram, the learned street embedding + histogram; rule at ``OFFLINE_GRID``).
+Long-term re-identification (sections 1-2, the online ``ReIdentifier``) has one free parameter,
+the similarity threshold, chosen on the **first half** of the clip (crossings before frame 400);
+the figures are printed for the whole clip and for the **second half alone**. Section 4 chooses
+the lab's offline identity stage (embedder included: colour histogram, ImageNet MobileNetV2 +
+histogram, the learned street embedding + histogram; 1,800 combinations at ``OFFLINE_GRID``) on
+the three by-eye lines: fewest identity errors summed over them, ties -> fewest people. The
+first half alone could not choose (too few returning people before frame 400: its rule took a
+combination with 6 / 4 / 6 errors), nor could the default line alone (its 80 ties at 0 broke
+towards merging: 0 / 0 / 2 errors, 23 people). So the rule is **cross-validated** line by line:
+chosen on two lines, scored on the third, which it never read.
 
-Measured (§4, the lab's default, whole clip; second half alone in brackets): default line
-matched 33/33 with no extra, 10 distinct for 10 people (8 for 7), returning people keeping one
-id 6/7 (4/5), 1 shared id (0); left 19/19, 9 / 9 (6 / 6), 3/6 (2/5), 3 (3); diagonal 29/30,
-10 / 10 (8 / 8), 5/6 (3/4), 1 (1). Trimming the tracker's handovers (a new track born on a box
-an old one still holds) took the default line from 11 distinct, 5/7 and 1 extra, and the
-diagonal from 11 distinct, to these. Step 3 counts the crossings again on the people's
-trajectories (plus the tracker's own crossings none of those explains); renaming the tracker's events instead gave
-matched 28/33, 17/19, 27/30 and 11, 5/7, 1; 10, 2/5, 2; 11, 5/6, 1 (the grid chose the same
-parameters under both rules). Before the learned embedding, the crops of half-hidden boxes and
-the whole-clip selection rule: 16, 2/7, 1; 11, 2/5, 1; 13, 3/6, 1.
+Measured (§4, whole clip): the lab's default (learned + histogram, centroid linkage, threshold
+0.4, pieces shorter than 0.5 s attached after the clustering, chain links below 0.15, the tracks'
+ends cut and the handovers must-linked) matches 33/33, 19/19 and 29/30 crossings with no extra,
+10 / 9 / 10 distinct for 10 / 9 / 10 people, every returning person keeping one id (7/7, 6/6,
+6/6) and no shared id; 31 people over the whole clip; the same on each half clustered alone.
+Cross-validated: 0, 0 and 2 errors on the held-out default, left and diagonal lines (the
+diagonal's rule, chosen on the other two, takes a combination without chain links: 10 distinct,
+5/6 kept, 1 shared). Only 3 of the 1,800 combinations make no error on any line, and the choice
+is fragile in the chain distance (0.1 / 0.2: 4 / 5 errors over the three lines). Before this
+session's steps (tracks' ends, handover must-links, chain links, short pieces attached; and the
+scorer matching crossings by place as well as frame): default 10 / 10, 6/7, 1 shared; left 9 / 9,
+3/6, 3; diagonal 10 / 10, 5/6, 1.
 
-Printed for information, not chosen: pieces shorter than 0.5 s (or 1 s) kept out of the
-clustering and attached afterwards (``min_piece_s``, ``identities.attach_short``), the rest as
-chosen: default 33/33, 10 / 10, 7/7, 0 shared (second half 7 / 7, 5/5, 0); left 10 / 9, 3/6, 3;
-diagonal 11 / 10, 5/6, 0 (30 people over the whole clip; 27 with 1 s). Offered to the grid
-(``--offer-min-piece``, 5,184 combinations, 176 tie at 0 first-half errors), the rule takes the
-ImageNet + histogram embedding with pieces < 1 s attached, 23 people: default 8 / 10, 6/7, 3
-shared; left 7 / 9, 3/6, 5; diagonal 8 / 10, 5/6, 3 — the tie-break on the fewest people rewards
-merging once short pieces no longer stand alone, so the option is not offered by default.
-
-Printed for information with ``--whole-clip-head`` (a few CPU-minutes more): the learned part
+Printed for information with ``--whole-clip-head`` (a few CPU-minutes more; figures measured
+with the previous default, before the short pieces and chain links, which fixed P7 below): the learned part
 retrained, without labels, on the whole clip's tracklets — a much better descriptor of these
 people (rank-1 0.93 vs 0.79 on the crops from frame 400, ``bench_street_reid.py``) — at weights
 0.3-1.0 and thresholds 0.3-0.5, the rest as chosen: 10-16 identity errors over the three lines
@@ -47,7 +46,8 @@ joined by two-frame pieces, at frames 223-224 and 482-483, that coexist with pie
     python benchmarks/bench_lab_identity.py            # whole clip (a few minutes)
     python benchmarks/bench_lab_identity.py --embedder pretrained
     python benchmarks/bench_lab_identity.py --offline-only --detections /tmp/dets.pkl  # iterate
-    python benchmarks/bench_lab_identity.py --offline-only --jobs 2    # the grid in 2 processes
+    python benchmarks/bench_lab_identity.py --offline-only --jobs 2    # the grid in 2 processes (~17 min)
+    python benchmarks/bench_lab_identity.py --offline-only --grid-cache /tmp/grid.pkl  # reuse its scores
     python benchmarks/bench_lab_identity.py --offline-only --whole-clip-head  # + a whole-clip head
 
 Exits 1 when the whole-clip targets are missed.
@@ -69,7 +69,8 @@ from companion.lab.count import DEFAULT_DEAD_BAND, LineCounter
 from companion.lab.pipeline import STREET_CLIP_LINE, run_lab
 from companion.lab.reidentify import ReIdentifier, make_embedder
 from companion.lab import identities as offline
-from companion.lab.street_reference import DEFAULT_LINE_CROSSINGS, LINES, score_identities, score_lines
+from companion.lab.street_reference import (LINES, score_identities, score_line,
+                                            score_lines)
 
 SPLIT = 400  # the threshold is chosen on crossings before this frame
 GRID = np.round(np.arange(0.60, 0.96, 0.02), 2)
@@ -176,7 +177,8 @@ def person_events(ident, line, height, tracker, until=None):
     its events, from :func:`tracker_events`) that those do not explain; as dicts."""
     counter = offline.recount(ident, LineCounter(line, dead_band=DEFAULT_DEAD_BAND * height), until=until)
     offline.merge_crossings([dataclasses.replace(e) for e in tracker], counter, ident)
-    return [dict(cross_frame=e.cross_frame, direction=e.direction, track_id=e.track_id) for e in counter.events]
+    return [dict(cross_frame=e.cross_frame, direction=e.direction, track_id=e.track_id, t=e.t)
+            for e in counter.events]
 
 
 def id_errors(s) -> int:
@@ -184,44 +186,50 @@ def id_errors(s) -> int:
     return abs(s.distinct - s.people) + (s.returning - s.kept) + s.shared
 
 
-def halves(events, crossings):
-    """(whole, second half) scores; the second half: crossings at >= SPLIT, events from SPLIT - 6."""
-    whole = score_identities(events, crossings)
-    second = score_identities([e for e in events if (e["cross_frame"] if isinstance(e, dict) else
-                                                     e.cross_frame) >= SPLIT - 6],
-                              [r for r in crossings if r[0] >= SPLIT])
+def halves(events, name):
+    """(whole, second half) scores on line ``name``; the second half: crossings at >= SPLIT,
+    events from SPLIT - 6."""
+    whole = score_line(events, name)
+    second = score_line([e for e in events if (e["cross_frame"] if isinstance(e, dict) else
+                                               e.cross_frame) >= SPLIT - 6], name, since=SPLIT)
     return whole, second
 
 
+def first_half(events, name):
+    """The first half's score on line ``name``: crossings before SPLIT - 10, events before SPLIT."""
+    return score_line([e for e in events if (e["cross_frame"] if isinstance(e, dict) else
+                                             e.cross_frame) < SPLIT], name, before=SPLIT - 10)
+
+
 #: the offline stage's grid, in order of preference on the last ties (cheaper embedding, fewer
-#: cuts, more cautious linking first). The rule (:func:`choose`): fewest first-half identity errors,
-#: counted twice — under the clustering of the first half alone and under the whole clip's (the
-#: lab always resolves the whole clip; the second half's tracklets take part unlabelled, its
-#: crossings are never read); ties -> the fewest people over the whole clip (label-free
-#: parsimony: the stage's known failure is splitting people, and the first-half labels guard
-#: against wrong merges); then grid order. The first half alone cannot choose: 40 of the 1,728
-#: combinations make no first-half error either way.
+#: cuts, more cautious linking first). Fixed (chosen by earlier grids, which always took them):
+#: continuity 0, min_crops 0, crops of boxes covered up to 1.0 (``TrackLog(max_cover=1.0)``), and
+#: the two structural steps (``ends``: a track ending beside another cuts it; ``handover_link``).
 OFFLINE_EMBEDDERS = ("histogram", "fused", "learned+histogram")
-OFFLINE_GRID = [dict(embedder=e, linkage=ln, near=n, change=c, min_crops=m, threshold=t, continuity=k,
-                     max_cover=mc, min_piece_s=offline.DEFAULT_MIN_PIECE_S)
+OFFLINE_GRID = [dict(embedder=e, linkage=ln, near=n, change=c, threshold=t, min_piece_s=mp, chain=ch)
                 for e in OFFLINE_EMBEDDERS for ln in ("centroid", "average")
-                for t in (0.1, 0.15, 0.2, 0.25, 0.3, 0.35)
-                for k in (0.0, 0.1) for n in (0.3, 0.5) for c in (0.75, 0.8, 0.85) for m in (0, 2)
-                for mc in (0.5, 1.0)]  # TrackLog(max_cover=): boxes covered that much are not cropped
-#: ``--offer-min-piece``: the grid with short pieces kept out of the clustering as a further choice
-#: (``TrackLog.resolve(min_piece_s=)``; 5,184 combinations): the rule then picks the ImageNet +
-#: histogram embedding with pieces < 1 s attached afterwards, which merges most (23 people over the
-#: whole clip) and does worse on every line (see the module docstring), so it is not offered.
-MIN_PIECE_CHOICES = (0.0, 0.5, 1.0)
+                for t in (0.2, 0.25, 0.3, 0.35, 0.4) for n in (0.3, 0.5) for c in (0.75, 0.85)
+                for mp in (0.0, 0.5, 1.0) for ch in (0.0, 0.1, 0.15, 0.2, 0.3)]
+#: The rule (:func:`choose`): the fewest identity errors summed over the ``CHOOSE_ON`` lines, whole
+#: clip, ties -> the fewest people over the whole clip (label-free parsimony), then grid order. It
+#: chooses the lab's default on all three by-eye lines, and the same rule is **cross-validated**
+#: line by line: chosen on two lines, scored on the third (never read for that choice) — the
+#: figure to expect on a line nobody labelled. (Chosen on the default line alone, the earlier rule,
+#: it took a combination with 0 / 0 / 2 errors and 23 people; on the first half of the three lines,
+#: the rule before that, it could not choose: too few returning people before frame 400.)
+CHOOSE_ON = tuple(LINES)
 
 _GRID_WORK: dict = {}
 
 
 def _grid_key(i: int):
-    """(first-half identity errors, people over the whole clip) of grid entry ``i`` (a worker)."""
-    run, first_errors, grid = _GRID_WORK["run"], _GRID_WORK["first_errors"], _GRID_WORK["grid"]
+    """Per line, (first-half identity errors under the first half's and the whole clip's
+    clustering, whole-clip identity errors); and the people over the whole clip — grid entry ``i``
+    (a worker)."""
+    run, score, grid = _GRID_WORK["run"], _GRID_WORK["score"], _GRID_WORK["grid"]
     idw = run(grid[i])
-    return first_errors(run(grid[i], until=SPLIT)) + first_errors(idw), idw.num_people
+    idh = run(grid[i], until=SPLIT)
+    return score(idw, idh), idw.num_people
 
 
 def _one_thread():
@@ -230,10 +238,10 @@ def _one_thread():
     torch.set_num_threads(1)
 
 
-def grid_keys(run, first_errors, grid, jobs: int = 1):
+def grid_keys(run, score, grid, jobs: int = 1):
     """:func:`_grid_key` of every grid entry, in ``jobs`` forked processes (each with its own
     embedding caches); same results in any number of processes."""
-    _GRID_WORK.update(run=run, first_errors=first_errors, grid=grid)
+    _GRID_WORK.update(run=run, score=score, grid=grid)
     from tqdm.auto import tqdm
 
     bar = dict(total=len(grid), desc="offline grid", leave=False, disable=None)
@@ -245,9 +253,26 @@ def grid_keys(run, first_errors, grid, jobs: int = 1):
         return list(tqdm(pool.imap(_grid_key, range(len(grid)), chunksize=8), **bar))
 
 
+def choose(keys, on=CHOOSE_ON, first_half_of=None) -> int:
+    """Index of the grid entry the rule picks: fewest identity errors summed over the lines ``on``
+    (names) over the whole clip (or, with ``first_half_of`` = line names, on those lines' first
+    halves), then fewest people, then grid order."""
+    on = (on,) if isinstance(on, str) else tuple(on)
+
+    def errors(k):
+        per_line, _ = k
+        if first_half_of is not None:
+            return sum(per_line[n][0] for n in first_half_of)
+        return sum(per_line[n][1] for n in on)
+
+    return min(range(len(keys)), key=lambda i: (errors(keys[i]), keys[i][1], i))
+
+
 def offline_section(rec_rows, frames, H, embedders=OFFLINE_EMBEDDERS, jobs: int = 1,
-                    offer_min_piece: bool = False, whole_clip_head: bool = False):
-    """Section 4: the offline identity stage, chosen on the first half of every by-eye line."""
+                    whole_clip_head: bool = False, grid_cache: str | None = None):
+    """Section 4: the offline identity stage, chosen on the three by-eye lines, cross-validated
+    line by line (``grid_cache``: a pickle of the grid's scores, read if it holds this grid, else
+    written)."""
     import time as _time
 
     t0 = _time.process_time()
@@ -255,19 +280,13 @@ def offline_section(rec_rows, frames, H, embedders=OFFLINE_EMBEDDERS, jobs: int 
     for f, ids, boxes, fr in rec_rows:
         log.update(f, fr, ids, boxes)
     t_log = _time.process_time() - t0
-    logs = {log.max_cover: log}
-    for mc in sorted({p["max_cover"] for p in OFFLINE_GRID} - {log.max_cover}):
-        logs[mc] = offline.TrackLog(max_cover=mc)
-        for f, ids, boxes, fr in rec_rows:
-            logs[mc].update(f, fr, ids, boxes)
     t0 = _time.process_time()
-    default = dict(embedder=offline.DEFAULT_EMBEDDER, near=offline.DEFAULT_NEAR,
-                   change=offline.DEFAULT_CHANGE, min_crops=offline.DEFAULT_MIN_CROPS,
-                   threshold=offline.DEFAULT_THRESHOLD, continuity=offline.DEFAULT_CONTINUITY,
-                   linkage=offline.DEFAULT_LINKAGE, max_cover=log.max_cover,
-                   min_piece_s=offline.DEFAULT_MIN_PIECE_S)
+    default = dict(embedder=offline.DEFAULT_EMBEDDER, linkage=offline.DEFAULT_LINKAGE,
+                   near=offline.DEFAULT_NEAR, change=offline.DEFAULT_CHANGE,
+                   threshold=offline.DEFAULT_THRESHOLD, min_piece_s=offline.DEFAULT_MIN_PIECE_S,
+                   chain=offline.DEFAULT_CHAIN)
     fresh = make_embedder(default["embedder"])
-    ident = log.resolve(fresh, **{k: v for k, v in default.items() if k not in ("embedder", "max_cover")})
+    ident = log.resolve(fresh, **{k: v for k, v in default.items() if k != "embedder"})
     t_resolve = _time.process_time() - t0
     print("\n## 4. offline identities (companion.lab.identities): cut at encounters and appearance "
           "changes, link by constrained clustering")
@@ -277,65 +296,105 @@ def offline_section(rec_rows, frames, H, embedders=OFFLINE_EMBEDDERS, jobs: int 
     embs = {name: _CropCache(make_embedder(name)) for name in embedders}
     hist = _CropCache(make_embedder("histogram"))  # the appearance cuts' histograms, computed once
     grid = [p for p in OFFLINE_GRID if p["embedder"] in embedders]
-    if offer_min_piece:
-        grid = [dict(p, min_piece_s=mp) for p in grid for mp in MIN_PIECE_CHOICES]
     grid += [dict(p, embedder=e) for e in embedders if e not in OFFLINE_EMBEDDERS
              for p in OFFLINE_GRID if p["embedder"] == OFFLINE_EMBEDDERS[0]]
     ev_first = {name: tracker_events(rec_rows, line, H, until=SPLIT) for name, (line, _) in LINES.items()}
     ev_all = {name: tracker_events(rec_rows, line, H) for name, (line, _) in LINES.items()}
-    ref_first = {name: [r for r in cr if r[0] < SPLIT - 10] for name, (_, cr) in LINES.items()}
 
     def run(p, **kw):
-        return logs[p["max_cover"]].resolve(embs[p["embedder"]], histogram=hist, **kw,
-                                            **{k: v for k, v in p.items() if k not in ("embedder", "max_cover")})
+        return log.resolve(embs[p["embedder"]], histogram=hist, **kw,
+                           **{k: v for k, v in p.items() if k != "embedder"})
 
-    def first_errors(ident):
-        return sum(id_errors(score_identities([e for e in person_events(ident, LINES[n][0], H, ev_first[n], until=SPLIT)
-                                               if e["cross_frame"] < SPLIT], ref_first[n])) for n in LINES)
+    def score(idw, idh):
+        out = {}
+        for n, (line, _) in LINES.items():
+            first = sum(id_errors(first_half(person_events(i, line, H, ev_first[n], until=SPLIT), n))
+                        for i in (idh, idw))
+            out[n] = (first, id_errors(score_line(person_events(idw, line, H, ev_all[n]), n)))
+        return out
 
-    keys = grid_keys(run, first_errors, grid, jobs)
-    best = min(range(len(grid)), key=lambda i: keys[i])  # the first (grid order) of the smallest key
-    chosen, (err, people) = grid[best], keys[best]
-    tied = sum(k[0] == err for k in keys)
-    print(f"chosen on the first half of the {len(LINES)} by-eye lines (crossings < frame {SPLIT}; "
-          f"{len(grid)} combinations; fewest first-half identity errors under the first half's and "
-          f"the whole clip's clustering ({tied} combinations tie at {err}), then the fewest people "
-          f"over the whole clip ({people}), then the cheaper / more cautious one): {chosen}")
+    keys = None
+    if grid_cache and os.path.exists(grid_cache):
+        with open(grid_cache, "rb") as fh:
+            cached = pickle.load(fh)
+        if cached["grid"] == grid:
+            keys = cached["keys"]
+            print(f"(grid scores read from {grid_cache})")
+    if keys is None:
+        keys = grid_keys(run, score, grid, jobs)
+        if grid_cache:
+            with open(grid_cache, "wb") as fh:
+                pickle.dump(dict(grid=grid, keys=keys), fh)
+    lines = list(LINES)
+
+    def whole_errors(i):
+        return {n: keys[i][0][n][1] for n in lines}
+
+    best = choose(keys)
+    chosen = grid[best]
+    err = sum(whole_errors(best).values())
+    tied = sum(sum(whole_errors(i).values()) == err for i in range(len(keys)))
+    print(f"chosen on the three by-eye lines, whole clip ({len(grid)} combinations; fewest identity "
+          f"errors summed over {', '.join(CHOOSE_ON)} ({tied} combinations tie at {err}), then the "
+          f"fewest people over the whole clip ({keys[best][1]}), then the cheaper / more cautious "
+          f"one): {chosen}")
     print(f"the lab's defaults {'ARE' if chosen == default else 'are NOT'} this choice: {default}")
+    print("\ncross-validated, line by line: the same rule on the other two lines, identity errors "
+          "(|distinct - people| + returning people split + shared ids) on the line it never read:")
+    held = {}
+    for name in lines:
+        i = choose(keys, on=[n for n in lines if n != name])
+        held[name] = whole_errors(i)[name]
+        print(f"  held out '{name}': {held[name]} errors there (on the two it chose on: "
+              f"{ {n: v for n, v in whole_errors(i).items() if n != name} }, {keys[i][1]} people); "
+              f"{grid[i]}")
+    print(f"  total on held-out lines: {sum(held.values())} (the chosen combination on all three: {err})")
+    print("\neach embedding at its own best (the same rule restricted to its combinations): identity "
+          "errors over the three lines, and cross-validated on each held-out line")
+    for e in dict.fromkeys(p["embedder"] for p in grid):
+        sub = [i for i, p in enumerate(grid) if p["embedder"] == e]
+        i = sub[choose([keys[k] for k in sub])]
+        cv = {h: whole_errors(sub[choose([keys[k] for k in sub], on=[n for n in lines if n != h])])[h]
+              for h in lines}
+        print(f"  {e}: {sum(whole_errors(i).values())} {whole_errors(i)} ({keys[i][1]} people); "
+              f"cross-validated {sum(cv.values())} {cv}")
     idw = run(chosen)
     idh = run(chosen, until=SPLIT)
     out = {}
-    print("| line | part | offline identities | tracker's ids (no re-identification) |\n|---|---|---|---|")
+    print("\n| line | part | offline identities (chosen) | tracker's ids (no re-identification) |"
+          "\n|---|---|---|---|")
     for name, (line, crossings) in LINES.items():
         ev = ev_all[name]
-        plain_ev = [dict(cross_frame=e.cross_frame, direction=e.direction, track_id=e.track_id) for e in ev]
-        w, sec = halves(person_events(idw, line, H, ev), crossings)
-        pw, psec = halves(plain_ev, crossings)
-        first = score_identities(person_events(idh, line, H, ev_first[name], until=SPLIT), ref_first[name])
-        pfirst = score_identities([dict(cross_frame=e.cross_frame, direction=e.direction, track_id=e.track_id)
-                                   for e in ev_first[name]], ref_first[name])
-        print(f"| {name} | first half (chosen here) | {first.row()} | {pfirst.row()} |")
-        print(f"| {name} | second half (held out) | {sec.row()} | {psec.row()} |")
+        w, sec = halves(person_events(idw, line, H, ev), name)
+        pw, psec = halves(ev, name)
+        first = first_half(person_events(idh, line, H, ev_first[name], until=SPLIT), name)
+        pfirst = first_half(ev_first[name], name)
+        print(f"| {name} | first half (clustered on it alone) | {first.row()} | {pfirst.row()} |")
+        print(f"| {name} | second half | {sec.row()} | {psec.row()} |")
         print(f"| {name} | whole clip | {w.row()} | {pw.row()} |")
         out[name] = w
-    print("\nfor information only (not used for choosing), the default line, whole clip, at other "
-          "linking thresholds (the rest as chosen):")
-    line, crossings = LINES["default"]
-    ev = ev_all["default"]
-    for t in (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5):
-        idt = run(dict(chosen, threshold=t))
-        print(f"  threshold {t:.2f}: {score_identities(person_events(idt, line, H, ev), crossings).row()} "
-              f"({idt.num_people} people over the whole clip)")
-    print("\nfor information only (not used for choosing): pieces shorter than min_piece_s kept out of "
-          "the clustering and attached afterwards (identities.attach_short), the rest as chosen")
-    for mp in MIN_PIECE_CHOICES:
-        if mp == chosen["min_piece_s"]:
-            continue
-        idm = run(dict(chosen, min_piece_s=mp))
-        print(f"  min_piece_s {mp}: {idm.num_people} people over the whole clip")
-        for name, (line, crossings) in LINES.items():
-            w, sec = halves(person_events(idm, line, H, ev_all[name]), crossings)
-            print(f"    {name}: whole clip {w.row()}; second half {sec.row()}")
+
+    print("\nfor information only (not used for choosing): the rule on one line alone, and the "
+          "first-half rule; identity errors on each line, whole clip:")
+    for label, i in [(f"chosen on '{n}'", choose(keys, on=n)) for n in lines] + [
+            ("first halves of the three lines", choose(keys, first_half_of=lines))]:
+        print(f"  {label}: {whole_errors(i)}, {keys[i][1]} people; {grid[i]}")
+    zero = [i for i in range(len(keys)) if not any(whole_errors(i).values())]
+    print(f"  combinations with no identity error on any of the three lines: {len(zero)} of {len(grid)}")
+    for k in ("min_piece_s", "chain", "threshold", "near", "change", "embedder", "linkage"):
+        alt = {}
+        for i, p in enumerate(grid):
+            if all(p[q] == chosen[q] for q in p if q != k):
+                alt[p[k]] = sum(whole_errors(i).values())
+        print(f"  the chosen combination with another {k}: identity errors over the three lines {alt}")
+    print("\nfor information only: the chosen combination without the structural steps "
+          "(identities.encounter_cuts(ends=), TrackLog.resolve(handover_link=))")
+    for kw in (dict(ends=False), dict(handover_link=False), dict(ends=False, handover_link=False)):
+        idx = run(chosen, **kw)
+        sc = {n: score_line(person_events(idx, line, H, ev_all[n]), n) for n, (line, _) in LINES.items()}
+        print(f"  {kw}: " + "; ".join(f"{n} {v.distinct}/{v.people}, {v.kept}/{v.returning} kept, "
+                                       f"{v.shared} shared" for n, v in sc.items())
+              + f" ({idx.num_people} people)")
     if whole_clip_head:
         whole_clip_head_section(run, embs, chosen, ev_all, H)
     return out, idw
@@ -368,13 +427,13 @@ def whole_clip_head_section(run, embs, chosen, ev_all, H):
     print(f"\nfor information only: the learned part retrained on the whole clip's tracklets (frames 0-{n - 1}, "
           "no labels, seed 0); identity errors over the three lines (|distinct - people| + returning "
           "people split + shared ids; the chosen combination's in brackets)")
-    base = sum(id_errors(score_identities(person_events(run(chosen), line, H, ev_all[name]), crossings))
+    base = sum(id_errors(score_line(person_events(run(chosen), line, H, ev_all[name]), name))
                for name, (line, crossings) in LINES.items())
     for w in (0.3, 0.5, 0.7, 1.0):
         embs[f"whole-clip head {w}"] = _Weighted(w)
         for t in (0.3, 0.35, 0.4, 0.5):
             idt = run(dict(chosen, embedder=f"whole-clip head {w}", threshold=t))
-            sc = {name: score_identities(person_events(idt, line, H, ev_all[name]), crossings)
+            sc = {name: score_line(person_events(idt, line, H, ev_all[name]), name)
                   for name, (line, crossings) in LINES.items()}
             err = sum(id_errors(v) for v in sc.values())
             print(f"  weight {w:.1f}, threshold {t:.2f}: {err} ({base}); "
@@ -423,8 +482,8 @@ def main(argv=None) -> int:
                     help="embeddings the offline stage's grid may choose (make_embedder names, comma-"
                          f"separated; default {','.join(OFFLINE_EMBEDDERS)}; 'learned' is h-reid's)")
     ap.add_argument("--jobs", type=int, default=1, help="processes for the offline grid (same results)")
-    ap.add_argument("--offer-min-piece", action="store_true",
-                    help="let the offline grid also choose min_piece_s (MIN_PIECE_CHOICES; 3x the grid)")
+    ap.add_argument("--grid-cache", default=None, metavar="PKL",
+                    help="the offline grid's scores: read if the file holds the same grid, else written")
     ap.add_argument("--whole-clip-head", action="store_true",
                     help="for information: also the learned part retrained on the whole clip's tracklets")
     ap.add_argument("--offline-only", action="store_true",
@@ -464,11 +523,10 @@ def main(argv=None) -> int:
     print("\n## 1. choosing the re-identification threshold on the first half (crossings < "
           f"frame {SPLIT})")
     print("| threshold | matched | distinct (eye) | returning kept | shared ids |\n|---|---|---|---|---|")
-    first = [r for r in DEFAULT_LINE_CROSSINGS if r[0] < SPLIT - 10]
     best = None
     for thr in GRID:
         counter, _ = replay([r for r in rec.rows if r[0] < SPLIT], cached, float(thr), STREET_CLIP_LINE, H)
-        s = score_identities(counter.events, first)
+        s = score_line(counter.events, before=SPLIT - 10)
         err = abs(s.distinct - s.people) + (s.returning - s.kept) + s.shared
         print(f"| {thr:.2f} | {s.matched}/{s.reference} | {s.distinct} ({s.people}) | "
               f"{s.kept}/{s.returning} | {s.shared} |")
@@ -482,9 +540,7 @@ def main(argv=None) -> int:
     mot = []
     counter, reid = replay(rec.rows, cached, thr, STREET_CLIP_LINE, H, mot)
     whole = score_identities(counter.events)
-    second_ref = [r for r in DEFAULT_LINE_CROSSINGS if r[0] >= SPLIT]
-    second_ev = [e for e in counter.events if e.cross_frame >= SPLIT - 6]
-    second = score_identities(second_ev, second_ref)
+    second = score_line([e for e in counter.events if e.cross_frame >= SPLIT - 6], since=SPLIT)
     no_reid, _ = replay(rec.rows, cached, 1.0, STREET_CLIP_LINE, H)  # similarity 1: never merges
     plain = score_identities(no_reid.events)
     print(f"whole clip, re-identification on : {whole.row()}")
@@ -509,7 +565,7 @@ def main(argv=None) -> int:
 def _offline_and_gallery(args, rows, frames, H, path, det_name) -> int:
     """Section 4, the gallery of the crossings under its identities (``--gallery``), the targets."""
     scores, ident = offline_section(rows, frames, H, args.offline_embedders.split(","), args.jobs,
-                                    args.offer_min_piece, args.whole_clip_head)
+                                    args.whole_clip_head, args.grid_cache)
     if args.gallery:  # the crossings under the lab's default (offline) identities
         import cv2
 
@@ -518,7 +574,7 @@ def _offline_and_gallery(args, rows, frames, H, path, det_name) -> int:
         events = person_events(ident, STREET_CLIP_LINE, H, tracker_events(rows, STREET_CLIP_LINE, H))
         mot = [(f + 1, ident.person_of(t, f) + 1, b[0], b[1], b[2] - b[0], b[3] - b[1])
                for f, ids, boxes, _ in rows for t, b in zip(ids.tolist(), boxes) if t >= 0]
-        g = crossing_gallery(path, events, mot, reference=DEFAULT_LINE_CROSSINGS)
+        g = crossing_gallery(path, events, mot, reference="default")
         head = np.zeros((22, g.shape[1], 3), np.uint8)
         cv2.putText(head, f"{det_name} + ByteTrack + stitching + offline identities vs by eye: "
                     f"{scores['default'].row()}", (4, 15), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1)

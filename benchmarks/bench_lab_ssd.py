@@ -26,11 +26,13 @@ Measured (quiet 2-core machine), section 1 with whole-frame passes on 2 threads:
 10.4 frames/s (121 CPU-ms), every 2 frames 18.2, every 3 frames 23.2, whole-frame SSD 4.7,
 background subtraction 39.2 (ratio 0.27). Before that change, one run: learned default 9.5
 frames/s (127 CPU-ms a frame; 10.6-11.9 in separate runs of the lab alone), every 2 frames 16.4
-(72; 19.1-21.3 alone), every 3 frames 23.9 (49), background subtraction 45.6. Section 5, every 1 / 2 / 3
-frames (the hysteresis 3 / 2 / 1 looks, 0.3 s each time): default line matched 33 / 33 / 25 of
-33, distinct 10 / 11 / 10 (by eye 10), returning people keeping one id 6/7, 5/7, 4/6; left
-19 / 18 / 18 of 19; diagonal 29 / 29 / 27 of 30 (2/6 kept at every 2 frames, 5/6 at every
-frame).
+(72; 19.1-21.3 alone), every 3 frames 23.9 (49), background subtraction 45.6. Section 5 (with the
+offline identity stage's current defaults), every 1 / 2 / 3 frames (the hysteresis 3 / 2 / 1
+looks, 0.3 s each time): default line matched 33 / 33 / 26 of 33, distinct 10 / 10 / 10 (by eye
+10), returning people keeping one id 7/7, 5/7, 5/6, shared ids 0 / 2 / 0; left 19 / 18 / 18 of
+19, kept 6/6, 4/5, 4/5; diagonal 29 / 29 / 27 of 30, kept 6/6, 4/6, 4/6 (the identity stage's
+parameters were chosen at every frame). Section 4: with and without the low-score stage the lab
+reports the same (15 / 18 / 10, 33 of 33 by-eye crossings); 368 low-score boxes join tracks.
 
     python benchmarks/bench_lab_ssd.py            # whole clip
     python benchmarks/bench_lab_ssd.py --quick    # first 300 frames

