@@ -367,3 +367,20 @@ def test_chain_links_are_one_to_one_walkable_and_close_in_look():
     assert links == [(0, 1)]
     assert chain_links([a, b, c, d, e], within=0.01, max_gap=10) == []
     assert chain_links([a, c], within=0.15, max_gap=10) == [(0, 1)]
+
+
+def test_resolve_links_a_handover_even_when_the_look_changes():
+    """One person, red until frame 14 and green from 15 on (a coat taken off); the 'tracker' hands
+    them over to a new track born on their box at frame 15 while the old one lingers to 19. With
+    ``handover_link`` the two tracks are one person; without it the look keeps them apart."""
+    log = TrackLog(every=1, size=(32, 16))
+    for f in range(40):
+        box = (20 + 4 * f, 20, 40 + 4 * f, 100)
+        img = np.full((120, 240, 3), 128, np.uint8)
+        img[20:100, box[0]:box[2]] = COLOURS["red" if f < 15 else "green"]
+        ids = [0] if f < 15 else ([0, 1] if f < 20 else [1])
+        log.update(f, img, ids, np.array([box] * len(ids), float))
+    linked = log.resolve(MeanColour(), change=-2.0)
+    assert linked.person_of(0, 5) == linked.person_of(1, 30)
+    apart = log.resolve(MeanColour(), change=-2.0, handover_link=False)
+    assert apart.person_of(0, 5) != apart.person_of(1, 30)

@@ -187,3 +187,12 @@ def test_crossing_points_of_the_default_line_come_from_the_reference_boxes():
     assert pts[frames.index(10)] == ((x0 + x1) / 2, y1)
     with pytest.raises(ValueError, match="unknown line 'middle'"):
         crossing_points("middle")
+
+
+def test_score_line_and_points_reject_bad_input_clearly():
+    from companion.lab.street_reference import score_identities, score_line
+
+    with pytest.raises(ValueError, match="unknown line 'middle'.*lines with a by-eye list"):
+        score_line([], "middle")
+    with pytest.raises(ValueError, match="one foot point .* per reference crossing: 1 points for 2"):
+        score_identities([], [(10, "in", "P1"), (20, "out", "P1")], line=(0, 0, 1, 1), points=[None])
