@@ -22,7 +22,16 @@ counted by eye, a moving camera, and what ByteTrack's low-score stage does with 
    lines of :mod:`companion.lab.street_reference` (crossings and who made them). Section 1 also
    times k = 2 and 3 with the video.
 
-Measured (quiet 2-core machine), section 1 with whole-frame passes on 2 threads: learned default
+Measured 2026-12-02, a slow hour (this machine's speed varies by a third from hour to hour:
+background subtraction 27.9 frames/s here, 36-52 on other days), with the gate streamed
+(``MotionGatedDetector.stream``: the passes of the next frames in flight on both cores) and
+glibc keeping freed memory (``companion.config.keep_freed_memory``): learned default **9.9
+frames/s** (185 CPU-ms a frame), background subtraction 27.9 (ratio 0.35, was 0.21-0.27),
+whole-frame SSD 3.7, every 2 frames 17.1, every 3 23.3; the lab alone, alternated with the
+previous commit in the same hour: 10.1 / 9.3 against 6.4 / 6.5 (13.0 an hour earlier). Section 4
+unchanged (15 / 18 / 10 with and without the low-score stage, 33 of 33, 368 low boxes on tracks).
+
+Before (quiet 2-core machine), section 1 with whole-frame passes on 2 threads: learned default
 10.4 frames/s (121 CPU-ms), every 2 frames 18.2, every 3 frames 23.2, whole-frame SSD 4.7,
 background subtraction 39.2 (ratio 0.27). Before that change, one run: learned default 9.5
 frames/s (127 CPU-ms a frame; 10.6-11.9 in separate runs of the lab alone), every 2 frames 16.4
@@ -156,8 +165,8 @@ def main(argv=None) -> int:
     truth_n = {f: b for f, b in truth.items() if f < n}
 
     print(f"# lab with the learned detector on {path.name} ({n} frames, 768x576), "
-          f"{os.cpu_count()} CPU cores (the lab's SSD runs its crops on 1 PyTorch thread "
-          f"each, two side by side, and its whole-frame passes on 2)")
+          f"{os.cpu_count()} CPU cores (the lab streams its motion-gated SSD: every network "
+          f"pass, crop or whole frame, on 1 PyTorch thread, two side by side)")
     fps_ssd = fps_bg = float("nan")
     if 1 in args.sections:
         fps_ssd, fps_bg, ok = speed(path, n, args.quick)
@@ -268,7 +277,7 @@ def bytetrack_ablation(path, n: int):
     from companion.tracking.bytetrack import ByteTrack
 
     det = make_detector("ssd")
-    dets = [det(f) for f in iter_frames(path, stop=n)]
+    dets = [d for _, d in det.stream(iter_frames(path, stop=n))]  # as the lab runs it
     low = sum(int(((d.confidence > 0.1) & (d.confidence <= 0.5)).sum()) for d in dets)
     total = sum(len(d) for d in dets)
     print(f"{total} boxes, {low} of them with score in (0.1, 0.5] (the low-score stage's input)")

@@ -433,7 +433,12 @@ from companion.tracking import ByteTrack
 
 learned = make_detector()  # the lab's default
 print("detector:", getattr(learned, "name", type(learned).__name__))
-ssd_detections = [learned(f) for f in tqdm(iter_frames(VIDEO, stop=N_FRAMES), total=N_FRAMES, desc="detect (learned)")]
+frames = iter_frames(VIDEO, stop=N_FRAMES)
+# the motion-gated SSD's stream() keeps the network passes of the next frames running on both
+# cores (the same boxes as calling it frame by frame; the lab runs it this way); without its
+# weights the fallback detector has no stream and is called frame by frame
+pairs = learned.stream(frames) if hasattr(learned, "stream") else ((f, learned(f)) for f in frames)
+ssd_detections = [d for _, d in tqdm(pairs, total=N_FRAMES, desc="detect (learned)")]
 scores = np.concatenate([d.confidence for d in ssd_detections if len(d)])
 low = (scores > 0.1) & (scores <= TRACKER_SETTINGS["bytetrack"]["track_thresh"])
 print(f"{len(scores)} boxes; {low.mean():.0%} of them are low-score (0.1 < score <= "
@@ -622,11 +627,11 @@ if REAL:
 # crossings and one person's single id here (the identity stage's parameters were chosen at every
 # frame), and buy more speed, because the detector is most of the cost:
 # `benchmarks/bench_lab_ssd.py` runs the real detector on the frames it is given (its motion gate
-# then compares frames two apart). `--sections 1`, whole pipeline with the video, same run: 16.0
-# frames/s against 9.9 for every frame. `--sections 5`, all three by-eye lines: every other frame
+# then compares frames two apart). `--sections 1`, whole pipeline with the video, same run (a slow
+# hour on the 2-core machine): 17.1 frames/s against 9.9 for every frame. `--sections 5`, all three by-eye lines: every other frame
 # matched 33/33, 18/19 and 29/30 crossings (every frame: 33/33, 19/19, 29/30), with 5/7, 4/5 and
-# 4/6 returning people keeping one id (7/7, 6/6, 6/6) — and every third frame (about 25–29
-# frames/s without the video) misses 7 of the default line's 33 crossings even with the
+# 4/6 returning people keeping one id (7/7, 6/6, 6/6) — and every third frame (23.3 frames/s
+# with the video in that slow hour) misses 7 of the default line's 33 crossings even with the
 # hysteresis kept at the same 0.3 s (one look instead of three). People walk slowly at 10
 # frames/s, so time is cheap to give up once, not twice; the lab's default stays at every frame.
 

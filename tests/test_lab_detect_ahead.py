@@ -111,3 +111,30 @@ def test_detectors_that_take_hints_run_in_the_callers_thread():
         threads.clear()
         run_lab(frames, detector=Hinted(), write_files=False, progress=False, hint_boxes=hint_boxes)
         assert threads == [threading.current_thread().name] * 6
+
+
+def test_a_detector_with_a_stream_is_streamed_in_the_thread_and_closed():
+    """A detector with ``stream(frames)`` (the motion-gated SSD) is iterated, not called frame by
+    frame, in the detect-ahead thread; stopping early closes its stream."""
+    events = []
+
+    class Streaming:
+        def __call__(self, frame):
+            raise AssertionError("a streaming detector is not called frame by frame")
+
+        def stream(self, frames):
+            events.append(threading.current_thread().name)
+            try:
+                for f in frames:
+                    yield f, int(f[0, 0, 0]) + 100
+            finally:
+                events.append("closed")
+
+    out = list(DetectAhead(iter(_frames(10)), Streaming()))
+    assert [d for _, d in out] == [100 + i for i in range(10)]
+    assert events == ["lab-detect-ahead", "closed"]
+    events.clear()
+    ahead = DetectAhead(iter(_frames(1000)), Streaming(), depth=2)
+    next(iter(ahead))
+    ahead.close()
+    assert events == ["lab-detect-ahead", "closed"]

@@ -144,6 +144,11 @@ def test_video_shows_the_final_ids_and_counts(tmp_path, monkeypatch):
     assert all(ids == sorted(mot.get(i, [])) for i, ids, _ in drawn)
     assert drawn[-1][2] == (res.in_count, res.out_count, res.distinct)
     assert (tmp_path / "out" / "annotated.mp4").stat().st_size > 0
+    # the summary says where the time went: each stage once, together within the run's time
+    stages = res.summary["stages_s"]
+    assert list(stages) == ["setup", "frames", "identities", "video"]
+    assert all(v >= 0 for v in stages.values())
+    assert sum(stages.values()) <= res.summary["elapsed_s"] + 0.05
 
 
 def test_every_kth_frame_is_the_subsampled_clip_in_the_videos_frame_numbers(tmp_path):

@@ -51,6 +51,9 @@ def load_person_ssd(weights="cached", *, verbose: bool = True) -> SSDLite:
     :class:`~companion.errors.AssetUnavailableError` with instructions when it cannot be had),
     a path to a ``frozen_inference_graph.pb``, or ``None`` for random weights (tests).
     """
+    from companion.config import keep_freed_memory
+
+    keep_freed_memory()  # the network's big activations are reused, not unmapped and re-faulted
     model = SSDLite(num_classes=1)
     if weights is None:
         gen = torch.Generator().manual_seed(0)

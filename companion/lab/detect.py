@@ -669,8 +669,10 @@ def make_ssd_detector(input_size: int = SSD_INPUT_SIZE, *, motion_every: int | N
     convolutions gain little from a second thread, the pipeline's decoder and encoder use the
     other core, and on a busy machine OpenMP threads that wait for each other burn CPU — measured
     here, 1,011 vs 77 CPU-ms per frame with 2 threads vs 1. ``None`` leaves PyTorch's setting.
-    (The motion gate's whole-frame passes, one big input while no crop runs, do use two threads:
-    :class:`~companion.detection.motion.MotionGatedDetector` ``full_threads``.)
+    The second core goes to a second pass instead: the lab streams the motion gate
+    (:meth:`~companion.detection.motion.MotionGatedDetector.stream`), two network passes at a
+    time, one thread each. (Called frame by frame, the gate's whole-frame passes use two threads:
+    ``full_threads``.)
 
     The fallback detector carries ``fallback_reason`` (the message printed), which the lab's
     summary reports; ``fallback=False`` raises the

@@ -370,7 +370,10 @@ class DetectAhead:
 
     The two halves of the pipeline then run on the machine's two cores at once (PyTorch,
     OpenCV and the decoder release Python's lock while they compute), so a frame costs the
-    slower half, not the sum. Only for detectors that never take the tracker's predictions
+    slower half, not the sum. A detector with a ``stream(frames)`` method (the motion-gated
+    SSD: :meth:`~companion.detection.motion.MotionGatedDetector.stream`) is iterated instead of
+    called frame by frame, so it can keep several network passes in flight on its own worker
+    threads. Only for detectors that never take the tracker's predictions
     (``hint_boxes``; the learned SSD): background subtraction must wait for the tracker, frame
     by frame, and its OpenCV models draw random numbers per thread. At most ``depth`` frames
     wait in the queue; an exception in the thread is raised here, in the caller's thread, and
@@ -401,13 +404,20 @@ class DetectAhead:
         return False
 
     def _work(self) -> None:
+        stream = getattr(self._detector, "stream", None)
+        pairs = (stream(self._frames) if stream is not None else
+                 ((frame, self._detector(frame)) for frame in self._frames))
         try:
-            for frame in self._frames:
-                if self._stop.is_set() or not self._put((frame, self._detector(frame))):
+            for pair in pairs:
+                if self._stop.is_set() or not self._put(pair):
                     return
             self._put(self._DONE)
         except BaseException as exc:  # handed to the caller's thread
             self._put(exc)
+        finally:
+            close = getattr(pairs, "close", None)
+            if close is not None:
+                close()  # a detector's stream stops its own worker threads
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, object]]:
         import queue
@@ -565,6 +575,7 @@ def _run_lab(video, *, line, detector, tracker, outputs: StagedOutputs | None, m
     fps_run = fps_video / every  # the frame rate the tracker, counter and identities see
 
     t_start = time.perf_counter()
+    stages: dict[str, float] = {}  # wall seconds of each stage, reported in the summary
     det = make_detector(detector) if isinstance(detector, str) else detector
     if hasattr(det, "reset"):
         det.reset()
@@ -616,6 +627,8 @@ def _run_lab(video, *, line, detector, tracker, outputs: StagedOutputs | None, m
     if progress:
         frames = _progress_bar(frames, total=n_total, desc="lab")
     n = 0
+    t_loop = time.perf_counter()
+    stages["setup"] = t_loop - t_start
     # detectors that can take the tracker's hints (background subtraction) always run here, in
     # this thread: OpenCV's background models draw random numbers from a per-thread generator,
     # so another thread would give other masks than the ones their tests were measured on
@@ -656,6 +669,7 @@ def _run_lab(video, *, line, detector, tracker, outputs: StagedOutputs | None, m
         if writer is not None:
             writer.close()
     elapsed = time.perf_counter() - t_start
+    stages["frames"] = time.perf_counter() - t_loop  # decode, detect, track, count (and draw)
     if reid is not None and reid.merges:  # MOT rows written under a provisional id: final ids
         final = {prov + 1: person + 1 for _, prov, person, _ in reid.merges}
 
@@ -669,7 +683,7 @@ def _run_lab(video, *, line, detector, tracker, outputs: StagedOutputs | None, m
     if log is not None:  # offline identities: cut, link, and rename the events and MOT rows
         from companion.lab.identities import resolve_run
 
-        t_ident = time.process_time()
+        t_ident, t_wall = time.process_time(), time.perf_counter()
         with _every_core_for_torch():
             ident = resolve_run(log, counter, fps=fps_run)
         mot_rows = [(r[0], ident.person_of(r[1] - 1, r[0] - 1) + 1, *r[2:]) for r in mot_rows]
@@ -678,9 +692,12 @@ def _run_lab(video, *, line, detector, tracker, outputs: StagedOutputs | None, m
                      len({e.track_id for e in counter.events if e.frame <= f}))
                     for f, _, _, _ in timeline]
         t_ident = time.process_time() - t_ident
+        stages["identities"] = time.perf_counter() - t_wall
         if drawn is not None:
+            t_wall = time.perf_counter()
             _draw_video_afterwards(frame_source(n * every), drawn, ident, timeline, line, outputs,
                                    fps_run, W, H, progress)
+            stages["video"] = time.perf_counter() - t_wall
         elapsed = time.perf_counter() - t_start
 
     if every > 1:  # back to the video's own frame numbers (see the module docstring)
@@ -694,7 +711,7 @@ def _run_lab(video, *, line, detector, tracker, outputs: StagedOutputs | None, m
         "frames": frames_spanned, "frames_processed": n, "every": every,
         "in_count": counter.in_count, "out_count": counter.out_count,
         "distinct": counter.distinct, "fps": round(frames_spanned / elapsed, 2) if elapsed > 0 else None,
-        "elapsed_s": round(elapsed, 3),
+        "elapsed_s": round(elapsed, 3), "stages_s": {k: round(v, 2) for k, v in stages.items()},
         "detector": getattr(det, "name", type(det).__name__),
         "tracker": trk.name, "tracker_impl": trk.source,
         "line": list(line), "min_frames": int(min_frames), "min_looks": counter.min_frames,
@@ -758,22 +775,30 @@ def _every_core_for_torch():
 def _draw_video_afterwards(frames, drawn, ident, timeline, line, outputs, fps, W, H, progress):
     """The annotated video of a run whose ids were revised after the last frame (the offline
     identity stage): the frames are decoded a second time and drawn with the *people's* ids and
-    the final counts, so the video, ``crossings.csv`` and ``summary.json`` tell one story."""
+    the final counts, so the video, ``crossings.csv`` and ``summary.json`` tell one story.
+    Decoding and drawing run in a second thread (:class:`DetectAhead`, frames in order) while this
+    one encodes, so the stage costs the slower half, not the sum."""
     from types import SimpleNamespace
 
     annot = Annotator(line)
     if progress:
         frames = _progress_bar(frames, total=len(drawn), desc="video")
+
+    def draw(item):
+        i, (frame, (xyxy, ids, flash), (_, n_in, n_out, n_distinct)) = item
+        people = np.array([ident.person_of(t, i) if t >= 0 else -1 for t in ids], int)
+        tracked = sv.Detections(xyxy=xyxy.reshape(-1, 4), tracker_id=people)
+        counts = SimpleNamespace(in_count=n_in, out_count=n_out, distinct=n_distinct)
+        return annot.draw(frame, tracked, counts, [True] if flash else [], i)
+
     with outputs.writing("video"):
         writer = outputs.guard(_VideoWriter(outputs.paths["video"], fps, W, H), "video")
+    ahead = DetectAhead(enumerate(zip(frames, drawn, timeline)), draw)
     try:
-        for i, (frame, (xyxy, ids, flash), (_, n_in, n_out, n_distinct)) in enumerate(
-                zip(frames, drawn, timeline)):
-            people = np.array([ident.person_of(t, i) if t >= 0 else -1 for t in ids], int)
-            tracked = sv.Detections(xyxy=xyxy.reshape(-1, 4), tracker_id=people)
-            counts = SimpleNamespace(in_count=n_in, out_count=n_out, distinct=n_distinct)
-            writer.write(annot.draw(frame, tracked, counts, [True] if flash else [], i))
+        for _, image in ahead:
+            writer.write(image)
     finally:
+        ahead.close()
         writer.close()
 
 
