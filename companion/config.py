@@ -58,8 +58,8 @@ def keep_freed_memory(limit_bytes: int = 1 << 30) -> bool:
     freed; in other threads a whole private heap is dropped once it is empty. A CNN forward pass
     allocates and frees the same few large activations every frame, so the kernel zeroes and maps
     them in again every time: measured on the lab's detector (the street clip, 795 frames,
-    one thread), 3.9 million page faults and 15 s of system time, against 0.1 million and 3 s
-    with this setting, the same numbers out. It raises the thresholds for giving memory back to
+    detected in a second thread), 3.9 million page faults and 15 s of system time, against
+    0.1 million and 3.5 s with this setting, the same numbers out. It raises the thresholds for giving memory back to
     ``limit_bytes`` and has every thread share the main heap (so the first rule holds there too).
     Set once, for the whole process; calling it again does nothing. ``COMPANION_KEEP_FREED_MEMORY=0``
     in the environment leaves glibc's defaults alone.

@@ -123,8 +123,8 @@ class MotionGatedDetector:
         """Decide what the detector looks at in ``frame`` (None: the whole frame; else the
         rectangles that changed) and move the reference picture on. No network runs here, and
         what is decided depends only on the frames, never on boxes: so the network passes of
-        several frames can run at once (:meth:`stream`) and still give the one-by-one answer."""
-        frame = _check_frame(frame)
+        several frames can run at once (:meth:`stream`) and still give the one-by-one answer.
+        ``frame`` has been checked by the caller."""
         H, W = frame.shape[:2]
         small = self._small(frame)
         self.stats["frames"] += 1
