@@ -491,7 +491,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     path = street_clip()
     from companion.io import iter_frames
-    from companion.lab.detect import make_detector
+    from companion.lab.detect import detect_frames, make_detector
 
     t0 = time.perf_counter()
     clip = np.stack(list(iter_frames(path)))
@@ -502,9 +502,7 @@ def main(argv=None) -> int:
         print(f"(detections read from {args.detections})")
     if dets is None:
         det = make_detector() if args.detector is None else make_detector(args.detector)
-        # as the lab runs it: a detector with a stream (the motion gate) is streamed
-        dets = ([d for _, d in det.stream(iter(clip))] if hasattr(det, "stream") else
-                [det(fr) for fr in clip])
+        dets = [d for _, d in detect_frames(det, iter(clip))]  # as the lab runs it
         dets = dict(name=getattr(det, "name", type(det).__name__), boxes=dets)
         if args.detections:
             with open(args.detections, "wb") as f:

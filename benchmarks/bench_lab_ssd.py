@@ -66,7 +66,7 @@ import numpy as np
 from companion.data import street_clip
 from companion.detection.evaluate import score_frames
 from companion.io import iter_frames
-from companion.lab.detect import make_detector
+from companion.lab.detect import detect_frames, make_detector
 from companion.lab.pipeline import TRACKER_SETTINGS, run_lab
 from companion.lab.street_reference import score_identities
 
@@ -277,7 +277,7 @@ def bytetrack_ablation(path, n: int):
     from companion.tracking.bytetrack import ByteTrack
 
     det = make_detector("ssd")
-    dets = [d for _, d in det.stream(iter_frames(path, stop=n))]  # as the lab runs it
+    dets = [d for _, d in detect_frames(det, iter_frames(path, stop=n))]  # as the lab runs it
     low = sum(int(((d.confidence > 0.1) & (d.confidence <= 0.5)).sum()) for d in dets)
     total = sum(len(d) for d in dets)
     print(f"{total} boxes, {low} of them with score in (0.1, 0.5] (the low-score stage's input)")

@@ -427,17 +427,16 @@ if REAL:
 # them* (`companion.lab.street_reference`: 33 crossings of the default line by 10 people).
 
 # %%
+from companion.lab.detect import detect_frames
 from companion.lab.pipeline import TRACKER_SETTINGS
 from companion.lab.street_reference import score_identities
 from companion.tracking import ByteTrack
 
 learned = make_detector()  # the lab's default
 print("detector:", getattr(learned, "name", type(learned).__name__))
-frames = iter_frames(VIDEO, stop=N_FRAMES)
-# the motion-gated SSD's stream() keeps the network passes of the next frames running on both
-# cores (the same boxes as calling it frame by frame; the lab runs it this way); without its
-# weights the fallback detector has no stream and is called frame by frame
-pairs = learned.stream(frames) if hasattr(learned, "stream") else ((f, learned(f)) for f in frames)
+# detect_frames streams the motion-gated SSD: the network passes of the next frames run on both
+# cores (the same boxes as calling it frame by frame; the lab runs it this way)
+pairs = detect_frames(learned, iter_frames(VIDEO, stop=N_FRAMES))
 ssd_detections = [d for _, d in tqdm(pairs, total=N_FRAMES, desc="detect (learned)")]
 scores = np.concatenate([d.confidence for d in ssd_detections if len(d)])
 low = (scores > 0.1) & (scores <= TRACKER_SETTINGS["bytetrack"]["track_thresh"])

@@ -138,3 +138,24 @@ def test_a_detector_with_a_stream_is_streamed_in_the_thread_and_closed():
     next(iter(ahead))
     ahead.close()
     assert events == ["lab-detect-ahead", "closed"]
+
+
+def test_detect_frames_streams_when_it_can_and_calls_otherwise():
+    """``detect_frames``: a detector's own stream when it has one, else one call a frame — the
+    same pairs either way (the benches, the lab notebook and the lab all go through it)."""
+    from companion.lab.detect import detect_frames
+
+    def plain(frame):
+        return int(frame[0, 0, 0]) * 2
+
+    class Streaming:
+        def __call__(self, frame):
+            raise AssertionError("not called frame by frame")
+
+        def stream(self, frames):
+            for f in frames:
+                yield f, plain(f)
+
+    a = [(int(f[0, 0, 0]), d) for f, d in detect_frames(plain, iter(_frames(7)))]
+    b = [(int(f[0, 0, 0]), d) for f, d in detect_frames(Streaming(), iter(_frames(7)))]
+    assert a == b == [(i, 2 * i) for i in range(7)]

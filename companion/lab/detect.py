@@ -716,3 +716,14 @@ def make_detector(name: str = DEFAULT_DETECTOR, **kwargs):
     if name == "hog":
         return HOGDetector(**kwargs)
     return TorchvisionDetector(name, **kwargs)
+
+
+def detect_frames(detector, frames):
+    """``(frame, detections)`` for each frame, in order: the detector's own ``stream(frames)``
+    when it has one (the motion-gated SSD keeps several network passes in flight on both cores,
+    :meth:`~companion.detection.motion.MotionGatedDetector.stream`), else one call a frame (the
+    fallback detectors). The same answer either way."""
+    stream = getattr(detector, "stream", None)
+    if stream is not None:
+        return stream(frames)
+    return ((frame, detector(frame)) for frame in frames)

@@ -76,7 +76,7 @@ import supervision as sv
 
 from companion.lab.count import (DEFAULT_DEAD_BAND, LineCounter, anchors_of, as_line, clip_segment_to_rect,
                                  describe_direction, segment_intersects_rect)
-from companion.lab.detect import DEFAULT_DETECTOR, make_detector
+from companion.lab.detect import DEFAULT_DETECTOR, detect_frames, make_detector
 from companion.lab.outputs import StagedOutputs
 from companion.lab.stitch import TrackStitcher
 
@@ -404,9 +404,7 @@ class DetectAhead:
         return False
 
     def _work(self) -> None:
-        stream = getattr(self._detector, "stream", None)
-        pairs = (stream(self._frames) if stream is not None else
-                 ((frame, self._detector(frame)) for frame in self._frames))
+        pairs = detect_frames(self._detector, self._frames)
         try:
             for pair in pairs:
                 if self._stop.is_set() or not self._put(pair):
