@@ -21,8 +21,18 @@ counted by eye, a moving camera, and what ByteTrack's low-score stage does with 
 5. **Every k-th frame** — ``run_lab(every=k)`` (``--every K``) for k = 1, 2, 3 on the three by-eye
    lines of :mod:`companion.lab.street_reference` (crossings and who made them). Section 1 also
    times k = 2 and 3 with the video.
+6. **Backends** — one network pass, PyTorch eager vs ONNX Runtime (the lab's default,
+   :mod:`companion.detection.onnx_runtime`), one thread, the real weights: the whole frame and
+   crop sizes the motion gate sends. Section 1 also runs the lab with ``backend="torch"``.
 
-Measured 2026-12-02, a slow hour (this machine's speed varies by a third from hour to hour:
+Measured 2026-12-02 (later, a fast hour: background subtraction 64.1 frames/s), the network on
+ONNX Runtime: learned default **36.4 frames/s** (51 CPU-ms a frame) against 19.7 (95) with the
+PyTorch backend in the same run — same counts and by-eye scores —, ratio to background
+subtraction 0.57, whole-frame SSD 13.4, every 2 frames 64.0, every 3 86.0. Section 6: 63.6 vs
+128.9 ms a whole frame, 9.1 vs 21.5 (320x192), 4.4 vs 12.4 (224x128), 2.5 vs 8.6 (160x96), 1.1
+vs 5.4 (64x64), outputs within 1.4e-6 relative. Sections 4 and 5: every figure as below.
+
+Measured 2026-12-02, a slow hour, the network on PyTorch (this machine's speed varies by a third from hour to hour:
 background subtraction 27.9 frames/s here, 36-52 on other days), with the gate streamed
 (``MotionGatedDetector.stream``: the passes of the next frames in flight on both cores) and
 glibc keeping freed memory (``companion.config.keep_freed_memory``): learned default **9.9
@@ -47,6 +57,7 @@ reports the same (15 / 18 / 10, 33 of 33 by-eye crossings); 368 low-score boxes 
     python benchmarks/bench_lab_ssd.py --quick    # first 300 frames
     python benchmarks/bench_lab_ssd.py --sections 4   # only the ByteTrack ablation (whole clip)
     python benchmarks/bench_lab_ssd.py --sections 1 5 # speed, and every k-th frame on three lines
+    python benchmarks/bench_lab_ssd.py --sections 6   # one pass, PyTorch vs ONNX Runtime (~20 s)
 
 Exits 1 when the speed target is missed.
 """
@@ -155,8 +166,8 @@ class Replay:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="first 300 frames")
-    ap.add_argument("--sections", type=int, nargs="+", default=[1, 2, 3, 4, 5], choices=[1, 2, 3, 4, 5],
-                    help="which of the five parts to run (default all)")
+    ap.add_argument("--sections", type=int, nargs="+", default=[1, 2, 3, 4, 5, 6],
+                    choices=[1, 2, 3, 4, 5, 6], help="which of the six parts to run (default all)")
     args = ap.parse_args(argv)
     path = street_clip()
     n = 300 if args.quick else 795
@@ -180,6 +191,8 @@ def main(argv=None) -> int:
         bytetrack_ablation(path, n)
     if 5 in args.sections:
         every_kth_frame(path, n)
+    if 6 in args.sections:
+        backends()
     if 1 in args.sections:
         print(f"\n{'OK' if ok else 'FAILED'}: learned default {fps_ssd:.1f} frames/s "
               f"(target {TARGET_FPS:.0f}, aim {AIM_FPS:.0f}); background subtraction {fps_bg:.1f}")
@@ -193,6 +206,8 @@ def speed(path, n: int, quick: bool):
     for name in ("bgsub", "ssd") + (() if quick else ("ssd-full",)):
         res, fps, cpu = timed_lab(path, n, name)
         rows[name] = (res, fps, cpu)
+    # the same learned default with its network run by PyTorch instead of ONNX Runtime
+    rows["ssd, PyTorch backend"] = timed_lab(path, n, make_detector("ssd", backend="torch"))
     for k in EVERY:  # the learned default looking at every k-th frame only (run_lab(every=k))
         rows[f"ssd, every {k} frames"] = timed_lab(path, n, "ssd", every=k)
     print("| detector | frames/s (wall) | CPU ms / frame | frames/s on 2 busy cores (2 / CPU s) | "
@@ -204,6 +219,10 @@ def speed(path, n: int, quick: bool):
     fps_ssd, fps_bg = rows["ssd"][1], rows["bgsub"][1]
     print(f"\nratio learned / background subtraction: wall frames/s {fps_ssd / fps_bg:.2f}, "
           f"CPU per frame {rows['ssd'][2] / rows['bgsub'][2]:.2f}x")
+    torch_row = rows["ssd, PyTorch backend"]
+    print(f"ONNX Runtime / PyTorch backend: wall frames/s {fps_ssd / torch_row[1]:.2f}x, "
+          f"CPU per frame {rows['ssd'][2] / torch_row[2]:.2f}x; same counts: "
+          f"{(rows['ssd'][0].in_count, rows['ssd'][0].out_count) == (torch_row[0].in_count, torch_row[0].out_count)}")
     for k in EVERY:
         fps_k = rows[f"ssd, every {k} frames"][1]
         print(f"every {k} frames: {fps_k:.1f} frames/s of video, {fps_k / fps_ssd:.2f}x the default's; "
@@ -213,6 +232,43 @@ def speed(path, n: int, quick: bool):
               f"({2 / rows['ssd'][2]:.1f} from CPU time on 2 cores)")
         ok = False
     return fps_ssd, fps_bg, ok
+
+
+def backends(shapes=((576, 768), (320, 192), (224, 128), (160, 96), (64, 64)), reps: int = 5):
+    """One network pass, PyTorch eager vs ONNX Runtime, one thread, the real weights: the
+    whole 768x576 frame and crop sizes the motion gate sends (multiples of 32). Median of
+    ``reps`` alternated rounds, so both see the same machine."""
+    import torch
+
+    from companion.detection.detector import load_person_ssd
+    from companion.detection.onnx_runtime import OnnxSSDLite
+
+    print("\n## 6. one network pass: PyTorch eager vs ONNX Runtime (1 thread, real weights)")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model = load_person_ssd("cached", verbose=False)
+        onnx = OnnxSSDLite(model)
+        print("| input (h x w) | PyTorch ms | ONNX Runtime ms | ratio | max relative difference |"
+              "\n|---|---|---|---|---|")
+        for h, w in shapes:
+            x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(h * w)) * 2 - 1
+            xc = x.contiguous(memory_format=torch.channels_last)
+            times = {"torch": [], "onnx": []}
+            with torch.inference_mode():
+                ref, got = model(xc), onnx(x)
+                for _ in range(reps):
+                    for name, fn in (("torch", lambda: model(xc)), ("onnx", lambda: onnx(x))):
+                        inner = max(1, int(2e5 // (h * w)))
+                        t0 = time.perf_counter()
+                        for _ in range(inner):
+                            fn()
+                        times[name].append((time.perf_counter() - t0) / inner)
+            diff = max(float((a - b).abs().max() / b.abs().max()) for a, b in zip(got[:2], ref[:2]))
+            a, b = (1e3 * float(np.median(times[k])) for k in ("torch", "onnx"))
+            print(f"| {h} x {w} | {a:.1f} | {b:.1f} | {a / b:.2f}x | {diff:.1e} |", flush=True)
+    finally:
+        torch.set_num_threads(before)
 
 
 def every_kth_frame(path, n: int, ks=(1, *EVERY)):

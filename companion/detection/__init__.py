@@ -11,6 +11,8 @@ Read top to bottom, one idea per file:
   loading the 404 weight tensors by name
 * :mod:`~companion.detection.anchors` — the anchor grid (1,917 boxes at 300x300)
 * :mod:`~companion.detection.box_coder` — offsets -> boxes (scales 10, 10, 5, 5)
+* :mod:`~companion.detection.onnx_runtime` — the same network exported to ONNX and run by ONNX
+  Runtime (the lab's default: 2-5x less CPU), "SAME" padding as ONNX's ``SAME_UPPER``
 * :mod:`~companion.detection.detector` — frames in, ``supervision.Detections`` out (the lab's ``ssd``)
 * :mod:`~companion.detection.motion` — detect where things move (a speed option)
 * :mod:`~companion.detection.evaluate` — recall / precision against boxes drawn by hand

@@ -25,8 +25,9 @@ is put back afterwards). :meth:`MotionGatedDetector.stream`, which the lab uses,
 every pass of the next few frames is a job for the two worker threads, and the boxes are merged
 frame by frame in order, so a frame where one small crop changed no longer leaves a core idle.
 Same boxes as one by one; on the street clip (795 frames, 2 cores, with
-:func:`companion.config.keep_freed_memory`) 48.8 s against 71.0 s frame by frame
-(``benchmarks/bench_lab_ssd.py``).
+:func:`companion.config.keep_freed_memory`, the network on PyTorch) 48.8 s against 71.0 s frame
+by frame; with the network on ONNX Runtime (the default) the lab's whole detection stage takes
+16.2 s (``benchmarks/bench_lab_ssd.py``).
 """
 
 from __future__ import annotations

@@ -253,8 +253,9 @@ def _main(args, state: dict) -> int:
     print(f"[lab] {summary['direction_convention']}")
     looked = (f" (1 in {summary['every']} looked at: {summary['frames_processed']})"
               if summary.get("every", 1) > 1 else "")
+    backend = f" on {summary['detector_backend']}" if summary.get("detector_backend") else ""
     print(f"[lab] {summary['frames']} frames{looked} at {summary['fps']} frames/s "
-          f"({summary['detector']} + {summary['tracker']})")
+          f"({summary['detector']}{backend} + {summary['tracker']})")
     if "ground_truth" in summary:
         g = summary["ground_truth"]
         print(f"[lab] synthetic ground truth over these {g['frames']} frames: in {g['in_count']}, "

@@ -665,7 +665,8 @@ def make_ssd_detector(input_size: int = SSD_INPUT_SIZE, *, motion_every: int | N
     the whole frame every ``k`` frames (and whenever much of the picture changed, as with a
     moving camera), only the changed regions in between.
 
-    ``num_threads=1`` (PyTorch intra-op threads for this process): the network's small
+    ``num_threads=1`` (PyTorch intra-op threads for this process, which the ONNX Runtime backend
+    follows too): the network's small
     convolutions gain little from a second thread, the pipeline's decoder and encoder use the
     other core, and on a busy machine OpenMP threads that wait for each other burn CPU — measured
     here, 1,011 vs 77 CPU-ms per frame with 2 threads vs 1. ``None`` leaves PyTorch's setting.

@@ -711,6 +711,8 @@ def _run_lab(video, *, line, detector, tracker, outputs: StagedOutputs | None, m
         "distinct": counter.distinct, "fps": round(frames_spanned / elapsed, 2) if elapsed > 0 else None,
         "elapsed_s": round(elapsed, 3), "stages_s": {k: round(v, 2) for k, v in stages.items()},
         "detector": getattr(det, "name", type(det).__name__),
+        # what runs the learned detector's network: "onnxruntime" or "torch" (None: not a network)
+        "detector_backend": getattr(getattr(det, "detector", det), "backend", None),
         "tracker": trk.name, "tracker_impl": trk.source,
         "line": list(line), "min_frames": int(min_frames), "min_looks": counter.min_frames,
         "dead_band_px": round(counter.dead_band, 2),
