@@ -150,3 +150,15 @@ def test_auto_takes_onnx_runtime_when_installed_else_pytorch(model, monkeypatch)
     assert SSDPersonDetector(None, model=model).backend == "onnxruntime"
     monkeypatch.setattr(O, "available", lambda: False)
     assert SSDPersonDetector(None, model=model).backend == "torch"
+
+
+def test_auto_falls_back_to_pytorch_with_a_warning_when_the_export_fails(model, monkeypatch):
+    def broken(*a, **k):
+        raise RuntimeError("exporter gone")
+
+    monkeypatch.setattr(O, "OnnxSSDLite", broken)
+    with pytest.warns(RuntimeWarning, match="exporter gone.*PyTorch instead"):
+        det = SSDPersonDetector(None, model=model)
+    assert det.backend == "torch"
+    with pytest.raises(RuntimeError, match="exporter gone"):
+        SSDPersonDetector(None, model=model, backend="onnxruntime")

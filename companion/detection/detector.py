@@ -89,13 +89,22 @@ BACKENDS = ("auto", "onnxruntime", "torch")
 def _pick_backend(model: SSDLite, backend: str):
     """(name, callable) running ``model``: ONNX Runtime (:mod:`~companion.detection.onnx_runtime`,
     the same network at 2-5x less CPU) or PyTorch. ``"auto"`` takes ONNX Runtime when it can be
-    imported, else PyTorch."""
+    imported and the export works, else PyTorch (with a warning when the export failed)."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     from companion.detection import onnx_runtime
 
-    if backend == "onnxruntime" or (backend == "auto" and onnx_runtime.available()):
+    if backend == "onnxruntime":
         return "onnxruntime", onnx_runtime.OnnxSSDLite(model)
+    if backend == "auto" and onnx_runtime.available():
+        try:
+            return "onnxruntime", onnx_runtime.OnnxSSDLite(model)
+        except Exception as exc:  # noqa: BLE001 - an exporter or runtime that changed: say so, go on
+            import warnings
+
+            warnings.warn(f"the SSD could not run on ONNX Runtime ({type(exc).__name__}: {exc}); "
+                          f"running it on PyTorch instead (the same boxes, 2-5x the CPU)",
+                          RuntimeWarning, stacklevel=3)
     return "torch", model
 
 
