@@ -150,6 +150,8 @@ def test_auto_takes_onnx_runtime_when_installed_else_pytorch(model, monkeypatch)
     assert SSDPersonDetector(None, model=model).backend == "onnxruntime"
     monkeypatch.setattr(O, "available", lambda: False)
     assert SSDPersonDetector(None, model=model).backend == "torch"
+    with pytest.raises(ImportError, match="pip install onnxruntime onnx"):
+        SSDPersonDetector(None, model=model, backend="onnxruntime")
 
 
 def test_auto_falls_back_to_pytorch_with_a_warning_when_the_export_fails(model, monkeypatch):

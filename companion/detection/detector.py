@@ -95,6 +95,10 @@ def _pick_backend(model: SSDLite, backend: str):
     from companion.detection import onnx_runtime
 
     if backend == "onnxruntime":
+        if not onnx_runtime.available():
+            raise ImportError("backend='onnxruntime' needs the onnxruntime and onnx packages "
+                              "(pip install onnxruntime onnx); backend='torch' or 'auto' runs "
+                              "without them")
         return "onnxruntime", onnx_runtime.OnnxSSDLite(model)
     if backend == "auto" and onnx_runtime.available():
         try:
